@@ -1,0 +1,166 @@
+/**
+ * `npm start`: a whole demo site on embedded defaults. Gateway (broker, ledger, till API) and a
+ * simulated reader on its till, driven from the keyboard (or over HTTP when there is no
+ * terminal). The demo ledger is made anew at every start.
+ */
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { check, codes, type Decision } from '@kantine/protocol';
+import { ConsoleFeedback, parseReaderConfig, ReaderDaemon, SimulatedPort } from '@kantine/reader';
+import pino from 'pino';
+import Type from 'typebox';
+import { parseGatewayConfig } from './config.ts';
+import { demoCards, demoProducts, demoReaderId, demoSite, demoTill, seedDemoSite } from './demo-site.ts';
+import { Gateway } from './gateway.ts';
+
+const kr = (ore: number) => (ore / 100).toFixed(2).replace('.', ',');
+const out = (line = '') => process.stdout.write(`${line}\n`);
+
+async function main(): Promise<void> {
+  const dataDir = process.env.KANTINE_DEMO_DIR ?? join(process.cwd(), 'data', 'demo');
+  rmSync(dataDir, { recursive: true, force: true });
+  const mqttPort = Number(process.env.KANTINE_MQTT_PORT ?? 8883);
+  const httpPort = Number(process.env.KANTINE_HTTP_PORT ?? 8080);
+  const log = pino({ name: 'gateway', level: process.env.LOG_LEVEL ?? 'warn' });
+
+  const config = parseGatewayConfig({
+    site: demoSite,
+    database: join(dataDir, 'gateway.db'),
+    mqtt: { mode: 'embedded', host: '127.0.0.1', port: mqttPort },
+    http: { host: '127.0.0.1', port: httpPort },
+  });
+
+  const port = new SimulatedPort();
+  const tapByKey = (key: string) => {
+    const card = demoCards.find((c) => c.key === key);
+    if (!card) return false;
+    out(`\n→ ${card.label} bipper / taps`);
+    port.tap(card.uid);
+    return true;
+  };
+
+  const gateway = new Gateway({
+    config,
+    log,
+    routes: (app) => {
+      // Demo only: tap a demo card without a keyboard, e.g. curl -XPOST …/api/demo/tap/e
+      const P = Type.Object({ key: Type.String({ pattern: '^[a-z]$' }) });
+      app.post('/api/demo/tap/:key', async (req, reply) => {
+        const { key } = check(P, req.params, 'invalid_request');
+        if (!tapByKey(key))
+          return reply.status(404).send({ code: 'not_found', message: `no demo card ${key}`, details: [] });
+        return reply.status(202).send({ tapped: key });
+      });
+    },
+  });
+  try {
+    await gateway.start();
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'EADDRINUSE') {
+      process.stderr.write(
+        `Port ${mqttPort} or ${httpPort} is in use. Start with other ports, e.g.\n  KANTINE_MQTT_PORT=18883 KANTINE_HTTP_PORT=18080 npm start\n`,
+      );
+      process.exit(1);
+    }
+    throw err;
+  }
+  seedDemoSite(gateway.ledger);
+  const secret = await gateway.addReader(demoReaderId, demoTill.id);
+
+  gateway.on('decision', (d: Decision, replay) => {
+    if (replay) return;
+    const who = d.first_name ? ` ${d.first_name}` : '';
+    if (d.outcome === 'approved') {
+      const items = (d.lines ?? []).map((l) => `${l.quantity}x ${l.name} ${kr(l.unit_price_ore)}`).join('  ');
+      out(`  [kasse] SALG / SALE${who}: ${items}  -${kr(d.amount_ore ?? 0)}  saldo ${kr(d.balance_ore ?? 0)}`);
+    } else if (d.outcome === 'declined') {
+      const info = d.code ? codes[d.code] : undefined;
+      out(`  [kasse] AFVIST / DECLINED${who}: ${d.code} — ${info?.action_da ?? ''}`);
+    } else {
+      out(`  [kasse] SALDO / BALANCE${who}: ${kr(d.balance_ore ?? 0)} kr (tom kurv / empty basket)`);
+    }
+  });
+  gateway.on('reader', (s) => out(`  [kasse] læser ${s.reader_id}: ${s.state}${s.reason ? ` (${s.reason})` : ''}`));
+
+  const reader = new ReaderDaemon({
+    config: parseReaderConfig({
+      reader_id: demoReaderId,
+      site: demoSite.id,
+      broker: { url: `mqtt://127.0.0.1:${gateway.mqttPort}`, secret },
+      port: { kind: 'sim' },
+    }),
+    port,
+    feedback: new ConsoleFeedback(),
+    log: pino({ name: 'reader', level: process.env.LOG_LEVEL ?? 'warn' }),
+  });
+  await reader.start();
+
+  const api = `http://127.0.0.1:${gateway.httpPort}`;
+  const showBasket = () => {
+    const b = gateway.ledger.getBasket(demoTill.id);
+    out(
+      b
+        ? `  Kurv / basket: ${b.lines.map((l) => `${l.quantity}x ${l.name}`).join(', ')} = ${kr(b.total_ore)} kr — bip et kort / tap a card`
+        : '  Kurven er tom / basket empty — et bip viser saldoen / a tap shows the balance',
+    );
+  };
+
+  out(`\nkantine demo — ${demoSite.name}, ${demoTill.name}`);
+  out(`  MQTT broker:  mqtt://127.0.0.1:${gateway.mqttPort}  (reader "${demoReaderId}", simulated)`);
+  out(`  Till API:     ${api}/api/site   ·   recent decisions: ${api}/api/decisions`);
+  out(`  Ledger:       ${config.database} (made anew at each start)`);
+  out('\n  Varer / products:');
+  for (const p of demoProducts) out(`    [${p.key}] ${p.name.padEnd(16)} ${kr(p.price_ore).padStart(6)} kr`);
+  out('  Kort / cards:');
+  for (const c of demoCards) out(`    [${c.key}] ${c.label}`);
+
+  const shutdown = async () => {
+    out('\nStopper / stopping…');
+    await reader.stop();
+    await gateway.stop();
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void shutdown());
+  process.once('SIGTERM', () => void shutdown());
+
+  if (process.stdin.isTTY) {
+    out(
+      '\n  Taster / keys: 1–5 læg vare i kurven / add to basket · c tøm kurven / clear · kort-tast bipper / card key taps · q afslut / quit\n',
+    );
+    process.stdin.setRawMode(true);
+    process.stdin.setEncoding('utf8');
+    process.stdin.on('data', (key: string) => {
+      if (key === 'q' || key === '\u0003') return void shutdown();
+      if (key === 'c') {
+        gateway.ledger.clearBasket(demoTill.id);
+        return showBasket();
+      }
+      const product = demoProducts.find((p) => p.key === key);
+      if (product) {
+        // The basket lives in the ledger (a sale consumes it); add to what is there now.
+        const lines = (gateway.ledger.getBasket(demoTill.id)?.lines ?? []).map((l) => ({
+          product_id: l.product_id,
+          quantity: l.quantity,
+        }));
+        const line = lines.find((l) => l.product_id === product.id);
+        if (line) line.quantity += 1;
+        else lines.push({ product_id: product.id, quantity: 1 });
+        gateway.ledger.setBasket(demoTill.id, lines);
+        return showBasket();
+      }
+      tapByKey(key);
+    });
+  } else {
+    out('\n  No terminal: use the till API, e.g.');
+    out(`    curl -XPUT ${api}/api/tills/${demoTill.id}/basket -H 'content-type: application/json' \\`);
+    out(`         -d '{"lines":[{"product_id":"ostehoeps","quantity":1},{"product_id":"yoghurt","quantity":1}]}'`);
+    out(`    curl -XPOST ${api}/api/demo/tap/e      # Emma taps her card`);
+    out('  Ctrl-C stops the demo.\n');
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`kantine demo: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,257 @@
+import { EventEmitter } from 'node:events';
+import {
+  allReadersTopic,
+  codes,
+  type Decision,
+  decodePayload,
+  type ErrorCode,
+  isCode,
+  KantineError,
+  parseReaderTopic,
+  peekTapId,
+  type ReaderConfig,
+  ReaderStatus,
+  readerTopic,
+  Tap,
+  TapCancel,
+} from '@kantine/protocol';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import pino, { type Logger } from 'pino';
+import { benchEchoTopic } from './acl.ts';
+import type { MessageBus } from './bus.ts';
+import { type Clock, systemClock } from './clock.ts';
+import type { GatewayConfig } from './config.ts';
+import { hashSecret, newSecret } from './credentials.ts';
+import { EmbeddedBroker, type RefusedEvent } from './embedded-broker.ts';
+import { ExternalBus } from './external-bus.ts';
+import { Ledger } from './ledger.ts';
+import { TapProcessor } from './tap-processor.ts';
+import { registerTillApi } from './till-api.ts';
+
+export interface GatewayEvents {
+  decision: [decision: Decision, replay: boolean];
+  reader: [status: ReaderStatus];
+  refused: [event: RefusedEvent];
+  /** A message from a reader was refused before it reached the ledger. */
+  rejected: [event: { topic: string; code: ErrorCode; tap_id?: string | undefined; details: readonly string[] }];
+  batch: [size: number];
+}
+
+export interface GatewayOptions {
+  config: GatewayConfig;
+  clock?: Clock;
+  log?: Logger;
+  /** Extra HTTP routes (the demo adds its own), registered before the server starts. */
+  routes?: (app: FastifyInstance, gateway: Gateway) => void;
+}
+
+/**
+ * One site's gateway: broker, ledger, tap processor and till API. Constructing it does nothing;
+ * `start()` opens the ledger and the ports.
+ */
+export class Gateway extends EventEmitter<GatewayEvents> {
+  readonly config: GatewayConfig;
+  readonly log: Logger;
+  readonly clock: Clock;
+  private ledgerRef: Ledger | undefined;
+  private busRef: MessageBus | undefined;
+  private processor: TapProcessor | undefined;
+  private app: FastifyInstance | undefined;
+  readonly readers = new Map<string, ReaderStatus>();
+
+  constructor(private readonly opts: GatewayOptions) {
+    super();
+    this.config = opts.config;
+    this.clock = opts.clock ?? systemClock;
+    this.log = opts.log ?? pino({ name: 'gateway', level: process.env.LOG_LEVEL ?? 'info' });
+  }
+
+  get ledger(): Ledger {
+    if (!this.ledgerRef) throw new Error('Gateway: not started');
+    return this.ledgerRef;
+  }
+
+  get bus(): MessageBus {
+    if (!this.busRef) throw new Error('Gateway: not started');
+    return this.busRef;
+  }
+
+  /** The embedded broker's port (0 when running on an external broker). */
+  get mqttPort(): number {
+    return this.busRef instanceof EmbeddedBroker ? this.busRef.port : 0;
+  }
+
+  get httpPort(): number {
+    const addr = this.app?.server.address();
+    return typeof addr === 'object' && addr ? addr.port : 0;
+  }
+
+  get backlog(): number {
+    return this.processor?.backlog ?? 0;
+  }
+
+  async start(): Promise<void> {
+    const { config, log } = this;
+    const site = config.site.id;
+    this.ledgerRef = new Ledger(config.database, this.clock);
+
+    if (config.mqtt.mode === 'embedded') {
+      const broker = new EmbeddedBroker({
+        site,
+        host: config.mqtt.host,
+        port: config.mqtt.port,
+        tls: config.mqtt.tls,
+        readerSecretHash: (id) => {
+          const r = this.ledger.getReader(id);
+          return r && !r.revoked_at ? r.secret_hash : undefined;
+        },
+        benchEcho: config.bench_echo,
+        log,
+        onRefused: (e) => this.emit('refused', e),
+      });
+      await broker.start();
+      this.busRef = broker;
+    } else {
+      const bus = new ExternalBus({
+        url: config.mqtt.url,
+        clientId: `kantine-gateway-${site}`,
+        username: config.mqtt.username,
+        password: config.mqtt.password,
+        ca_file: config.mqtt.ca_file,
+        log,
+      });
+      await bus.start();
+      this.busRef = bus;
+    }
+
+    const processor = new TapProcessor(this.ledger, this.bus, site, config.group_commit.max_batch, log);
+    processor.on('decision', (d, replay) => {
+      log.info({ tap_id: d.tap_id, reader_id: d.reader_id, outcome: d.outcome, code: d.code, replay }, 'decision');
+      this.emit('decision', d, replay);
+    });
+    processor.on('batch', (n) => this.emit('batch', n));
+    this.processor = processor;
+
+    await this.bus.subscribe(allReadersTopic(site, 'tap'), (topic, payload) => this.onTap(topic, payload));
+    await this.bus.subscribe(allReadersTopic(site, 'cancel'), (topic, payload) => this.onCancel(topic, payload));
+    await this.bus.subscribe(allReadersTopic(site, 'status'), (topic, payload) => this.onStatus(topic, payload));
+    if (config.bench_echo) {
+      await this.bus.subscribe(`kantine-bench/${site}/+/echo/req`, (topic, payload) => {
+        const reader = topic.split('/')[2] ?? '';
+        this.bus.publish(benchEchoTopic(site, reader, 'res'), payload, { qos: 1 });
+      });
+    }
+    for (const r of this.ledger.listReaders()) if (!r.revoked_at) this.publishReaderConfig(r.id);
+
+    const app: FastifyInstance = Fastify({
+      // Requests are not logged one by one (the till polls); errors are.
+      loggerInstance: log.child({ part: 'http' }, { level: 'warn' }) as FastifyBaseLogger,
+    });
+    registerTillApi(app, this);
+    this.opts.routes?.(app, this);
+    await app.listen({ host: config.http.host, port: config.http.port });
+    this.app = app;
+    log.info({ mqtt_port: this.mqttPort, http_port: this.httpPort, site }, 'gateway started');
+  }
+
+  async stop(): Promise<void> {
+    // Decide what is already queued before closing: those taps are in our hands.
+    this.processor?.flush();
+    await this.app?.close();
+    await this.busRef?.close();
+    this.ledgerRef?.close();
+    this.app = undefined;
+    this.busRef = undefined;
+    this.ledgerRef = undefined;
+  }
+
+  /** Creates (or re-keys) a reader for a till; returns its new secret, shown once. */
+  async addReader(readerId: string, tillId: string): Promise<string> {
+    if (!this.ledger.getTill(tillId)) throw new KantineError('unknown_till', `no till ${tillId}`);
+    const secret = newSecret();
+    this.ledger.upsertReader({ id: readerId, till_id: tillId, secret_hash: await hashSecret(secret) });
+    this.publishReaderConfig(readerId);
+    return secret;
+  }
+
+  /** Publishes a reader's retained config: its till and the site's timing. */
+  publishReaderConfig(readerId: string): void {
+    const reader = this.ledger.getReader(readerId);
+    const till = reader?.till_id ? this.ledger.getTill(reader.till_id) : undefined;
+    if (!till) return;
+    const place = this.ledger.getPlace(till.place_id);
+    const cfg: ReaderConfig = {
+      v: 1,
+      reader_id: readerId,
+      till_id: till.id,
+      till_name: till.name,
+      place_name: place?.name ?? '',
+      answer_timeout_ms: this.config.readers.answer_timeout_ms,
+      resend_interval_ms: this.config.readers.resend_interval_ms,
+    };
+    this.bus.publish(readerTopic(this.config.site.id, readerId, 'config'), JSON.stringify(cfg), {
+      qos: 1,
+      retain: true,
+    });
+  }
+
+  // ── Messages from readers ────────────────────────────────────────────────────────────────────
+
+  private reject(readerId: string, topic: string, err: unknown, payload: Buffer): void {
+    const kerr = err instanceof KantineError ? err : new KantineError('internal_error', String(err));
+    const code: ErrorCode =
+      isCode(kerr.code) && codes[kerr.code].kind === 'error' ? (kerr.code as ErrorCode) : 'internal_error';
+    const tapId = peekTapId(payload);
+    this.log.warn({ topic, code, tap_id: tapId, details: kerr.details }, 'refused a message from a reader');
+    this.processor?.sendError(readerId, topic, code, kerr.message, tapId, kerr.details);
+    this.emit('rejected', { topic, code, tap_id: tapId, details: kerr.details });
+  }
+
+  /** The checks every reader message passes before the ledger sees it. Returns the till. */
+  private admit(topic: string, payloadReaderId: string, requireTill: boolean): string | null {
+    const t = parseReaderTopic(topic);
+    if (!t || t.site !== this.config.site.id)
+      throw new KantineError('topic_not_allowed', `not a reader topic: ${topic}`);
+    if (payloadReaderId !== t.reader) {
+      throw new KantineError('reader_mismatch', `payload names reader ${payloadReaderId}, topic ${t.reader}`);
+    }
+    const reader = this.ledger.getReader(t.reader);
+    if (!reader || reader.revoked_at) throw new KantineError('unknown_reader', `no reader ${t.reader}`);
+    if (requireTill && !reader.till_id) throw new KantineError('reader_not_assigned');
+    return reader.till_id;
+  }
+
+  private onTap(topic: string, payload: Buffer): void {
+    const readerId = parseReaderTopic(topic)?.reader ?? '';
+    try {
+      const tap = decodePayload(Tap, payload);
+      const tillId = this.admit(topic, tap.reader_id, true) as string;
+      this.processor?.enqueue({ kind: 'tap', tap, till_id: tillId });
+    } catch (err) {
+      this.reject(readerId, topic, err, payload);
+    }
+  }
+
+  private onCancel(topic: string, payload: Buffer): void {
+    const readerId = parseReaderTopic(topic)?.reader ?? '';
+    try {
+      const cancel = decodePayload(TapCancel, payload);
+      const tillId = this.admit(topic, cancel.reader_id, false);
+      this.processor?.enqueue({ kind: 'cancel', cancel, till_id: tillId });
+    } catch (err) {
+      this.reject(readerId, topic, err, payload);
+    }
+  }
+
+  private onStatus(topic: string, payload: Buffer): void {
+    const readerId = parseReaderTopic(topic)?.reader ?? '';
+    try {
+      const status = decodePayload(ReaderStatus, payload);
+      this.admit(topic, status.reader_id, false);
+      this.readers.set(status.reader_id, status);
+      this.emit('reader', status);
+    } catch (err) {
+      this.reject(readerId, topic, err, payload);
+    }
+  }
+}

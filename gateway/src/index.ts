@@ -1,0 +1,10 @@
+export { readerMayPublish, readerMaySubscribe } from './acl.ts';
+export { type AccountRow, authorize, type CardRow, type Verdict } from './authorizer.ts';
+export type { MessageBus } from './bus.ts';
+export { type Clock, systemClock } from './clock.ts';
+export { GatewayConfig, loadGatewayConfig, parseGatewayConfig } from './config.ts';
+export { hashSecret, newSecret, verifySecret } from './credentials.ts';
+export { EmbeddedBroker, type RefusedEvent } from './embedded-broker.ts';
+export { Gateway, type GatewayEvents, type GatewayOptions } from './gateway.ts';
+export { type Basket, Ledger, type Product } from './ledger.ts';
+export { TapProcessor } from './tap-processor.ts';

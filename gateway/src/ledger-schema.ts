@@ -1,0 +1,114 @@
+/**
+ * The ledger's tables, one migration per schema version (`PRAGMA user_version`).
+ *
+ * Money is integer øre. Entries are immutable (triggers refuse UPDATE and DELETE); a correction
+ * is a new entry. `accounts.balance_ore` is the sum of the account's entries, kept in the same
+ * transaction as each entry (as TigerBeetle keeps posted totals on its accounts) so a tap reads
+ * one row; `Ledger.verify()` re-derives it from the entries.
+ */
+export const migrations: readonly string[] = [
+  `
+  CREATE TABLE places (
+    id   TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('school', 'club'))
+  ) STRICT;
+
+  CREATE TABLE tills (
+    id       TEXT PRIMARY KEY,
+    place_id TEXT NOT NULL REFERENCES places (id),
+    name     TEXT NOT NULL
+  ) STRICT;
+
+  CREATE TABLE readers (
+    id          TEXT PRIMARY KEY,
+    till_id     TEXT REFERENCES tills (id),
+    secret_hash TEXT NOT NULL,
+    created_at  TEXT NOT NULL,
+    revoked_at  TEXT
+  ) STRICT;
+
+  CREATE TABLE products (
+    id        TEXT PRIMARY KEY,
+    place_id  TEXT REFERENCES places (id),
+    name      TEXT NOT NULL,
+    category  TEXT NOT NULL DEFAULT 'mad',
+    price_ore INTEGER NOT NULL CHECK (price_ore >= 0),
+    active    INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1))
+  ) STRICT;
+
+  CREATE TABLE accounts (
+    id          TEXT PRIMARY KEY,
+    first_name  TEXT NOT NULL,
+    last_name   TEXT NOT NULL DEFAULT '',
+    balance_ore INTEGER NOT NULL DEFAULT 0 CHECK (balance_ore >= 0),
+    created_at  TEXT NOT NULL
+  ) STRICT;
+
+  CREATE TABLE cards (
+    uid        TEXT PRIMARY KEY,
+    account_id TEXT REFERENCES accounts (id),
+    state      TEXT NOT NULL CHECK (state IN ('stock', 'active', 'blocked', 'replaced')),
+    kind       TEXT NOT NULL DEFAULT 'legacy' CHECK (kind IN ('legacy')),
+    label      TEXT
+  ) STRICT;
+  CREATE INDEX cards_by_account ON cards (account_id);
+
+  CREATE TABLE entries (
+    seq               INTEGER PRIMARY KEY AUTOINCREMENT,
+    id                TEXT NOT NULL UNIQUE,
+    account_id        TEXT NOT NULL REFERENCES accounts (id),
+    kind              TEXT NOT NULL CHECK (kind IN ('deposit', 'purchase')),
+    amount_ore        INTEGER NOT NULL,
+    balance_after_ore INTEGER NOT NULL CHECK (balance_after_ore >= 0),
+    tap_id            TEXT UNIQUE,
+    till_id           TEXT REFERENCES tills (id),
+    created_at        TEXT NOT NULL,
+    CHECK ((kind = 'deposit' AND amount_ore > 0) OR (kind = 'purchase' AND amount_ore < 0))
+  ) STRICT;
+  CREATE INDEX entries_by_account ON entries (account_id, seq);
+
+  CREATE TABLE entry_lines (
+    entry_id       TEXT NOT NULL REFERENCES entries (id),
+    line_no        INTEGER NOT NULL,
+    product_id     TEXT NOT NULL,
+    name           TEXT NOT NULL,
+    quantity       INTEGER NOT NULL CHECK (quantity > 0),
+    unit_price_ore INTEGER NOT NULL CHECK (unit_price_ore >= 0),
+    PRIMARY KEY (entry_id, line_no)
+  ) STRICT, WITHOUT ROWID;
+
+  CREATE TRIGGER entries_are_immutable_u BEFORE UPDATE ON entries
+    BEGIN SELECT RAISE(ABORT, 'ledger entries are immutable'); END;
+  CREATE TRIGGER entries_are_immutable_d BEFORE DELETE ON entries
+    BEGIN SELECT RAISE(ABORT, 'ledger entries are immutable'); END;
+  CREATE TRIGGER entry_lines_are_immutable_u BEFORE UPDATE ON entry_lines
+    BEGIN SELECT RAISE(ABORT, 'ledger entries are immutable'); END;
+  CREATE TRIGGER entry_lines_are_immutable_d BEFORE DELETE ON entry_lines
+    BEGIN SELECT RAISE(ABORT, 'ledger entries are immutable'); END;
+
+  -- Every decided tap, by the reader's tap id: a repeat gets the stored decision.
+  CREATE TABLE taps (
+    tap_id     TEXT PRIMARY KEY,
+    reader_id  TEXT NOT NULL,
+    till_id    TEXT,
+    card_uid   TEXT,
+    outcome    TEXT NOT NULL CHECK (outcome IN ('approved', 'declined', 'balance')),
+    code       TEXT,
+    decision   TEXT NOT NULL,
+    decided_at TEXT NOT NULL
+  ) STRICT, WITHOUT ROWID;
+  CREATE INDEX taps_by_time ON taps (decided_at);
+
+  -- The basket waiting on a till for the next tap. "standing" baskets stay after a sale
+  -- (a self-service reader selling one thing, e.g. fruit at the club).
+  CREATE TABLE baskets (
+    till_id    TEXT PRIMARY KEY REFERENCES tills (id),
+    basket_id  TEXT NOT NULL,
+    lines      TEXT NOT NULL,
+    total_ore  INTEGER NOT NULL CHECK (total_ore > 0),
+    standing   INTEGER NOT NULL DEFAULT 0 CHECK (standing IN (0, 1)),
+    created_at TEXT NOT NULL
+  ) STRICT;
+  `,
+];

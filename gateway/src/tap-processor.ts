@@ -1,0 +1,141 @@
+import { EventEmitter } from 'node:events';
+import {
+  type Decision,
+  type ErrorCode,
+  type ProtocolError,
+  readerTopic,
+  type Tap,
+  type TapCancel,
+} from '@kantine/protocol';
+import type { Logger } from 'pino';
+import type { MessageBus } from './bus.ts';
+import type { Decided, Ledger } from './ledger.ts';
+
+export type TapWork =
+  | { kind: 'tap'; tap: Tap; till_id: string }
+  | { kind: 'cancel'; cancel: TapCancel; till_id: string | null };
+
+export interface TapProcessorEvents {
+  /** After commit, for every decision made or replayed. */
+  decision: [decision: Decision, replay: boolean];
+  /** One group commit: how many taps shared one fsync. */
+  batch: [size: number];
+}
+
+// Work waiting beyond this means the disk cannot keep up; refusing new work (the readers retry)
+// beats growing memory without bound.
+const MAX_QUEUE = 10_000;
+
+/**
+ * Group commit: taps that arrive while the event loop is busy are decided together in one
+ * transaction (one fsync), then every decision is published, only after the commit.
+ */
+export class TapProcessor extends EventEmitter<TapProcessorEvents> {
+  private queue: TapWork[] = [];
+  private scheduled = false;
+
+  constructor(
+    private readonly ledger: Ledger,
+    private readonly bus: MessageBus,
+    private readonly site: string,
+    private readonly maxBatch: number,
+    private readonly log: Logger,
+  ) {
+    super();
+  }
+
+  get backlog(): number {
+    return this.queue.length;
+  }
+
+  enqueue(work: TapWork): void {
+    if (this.queue.length >= MAX_QUEUE) {
+      this.log.warn({ backlog: this.queue.length }, 'tap queue full; dropping (the reader will re-send)');
+      return;
+    }
+    this.queue.push(work);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      // setImmediate, not a timer: every message already read from the sockets joins the batch,
+      // and a lone tap waits for no clock.
+      setImmediate(() => this.flush());
+    }
+  }
+
+  /** Decides everything queued now, in batches of at most `maxBatch`. */
+  flush(): void {
+    this.scheduled = false;
+    const batch = this.queue.splice(0, this.maxBatch);
+    if (this.queue.length > 0) {
+      this.scheduled = true;
+      setImmediate(() => this.flush());
+    }
+    if (batch.length === 0) return;
+
+    const decided: Decided[] = [];
+    const failed: TapWork[] = [];
+    try {
+      this.ledger.transaction(() => {
+        for (const work of batch) {
+          try {
+            // A savepoint per tap: one tap that fails (a bug, a broken row) must not take the
+            // rest of the batch with it.
+            decided.push(this.ledger.db.transaction(() => this.decide(work))());
+          } catch (err) {
+            failed.push(work);
+            this.log.error({ tap_id: tapIdOf(work), err }, 'tap failed; no decision');
+          }
+        }
+      });
+    } catch (err) {
+      // The commit itself failed (disk full, I/O error): nothing was decided, nothing is
+      // published; the readers re-send and we try again.
+      this.log.error({ err, taps: batch.length }, 'group commit failed; no decisions published');
+      return;
+    }
+    this.emit('batch', batch.length);
+    for (const { decision, replay } of decided) {
+      this.bus.publish(readerTopic(this.site, decision.reader_id, 'decision'), JSON.stringify(decision), { qos: 1 });
+      this.emit('decision', decision, replay);
+    }
+    for (const work of failed) {
+      const reader = readerIdOf(work);
+      const topic = readerTopic(this.site, reader, work.kind);
+      this.sendError(reader, topic, 'internal_error', 'the gateway could not decide this tap', tapIdOf(work));
+    }
+  }
+
+  private decide(work: TapWork): Decided {
+    return work.kind === 'tap'
+      ? this.ledger.decideTap(work.tap, work.till_id)
+      : this.ledger.cancelTap(work.cancel, work.till_id);
+  }
+
+  /** Tells a reader its message was refused (nothing changed). */
+  sendError(
+    readerId: string,
+    topic: string,
+    code: ErrorCode,
+    message: string,
+    tapId?: string,
+    details: readonly string[] = [],
+  ): void {
+    const error: ProtocolError = {
+      v: 1,
+      code,
+      message,
+      topic,
+      ...(tapId ? { tap_id: tapId } : {}),
+      details: [...details],
+    };
+    this.bus.publish(readerTopic(this.site, readerId, 'error'), JSON.stringify(error), { qos: 0 });
+  }
+}
+
+function tapIdOf(work: TapWork): string {
+  return work.kind === 'tap' ? work.tap.tap_id : work.cancel.tap_id;
+}
+
+function readerIdOf(work: TapWork): string {
+  return work.kind === 'tap' ? work.tap.reader_id : work.cancel.reader_id;
+}

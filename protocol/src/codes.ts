@@ -1,0 +1,137 @@
+/**
+ * The one catalogue of decline and error codes. A code is stable: tests assert it, the kiosk and
+ * the reader translate it, logs carry it. Texts are for people; never match on them.
+ *
+ * - `decline`: the answer to a tap that was understood but not paid.
+ * - `error`: input that was refused (bad payload, bad request, bad config) — nothing changed.
+ */
+export type CodeKind = 'decline' | 'error';
+
+export interface CodeInfo {
+  readonly kind: CodeKind;
+  /** Danish text for children and staff. */
+  readonly da: string;
+  /** English text beside it. */
+  readonly en: string;
+  /** What staff can do about it, in Danish. */
+  readonly action_da?: string;
+}
+
+export const codes = {
+  // ── Declines: a tap that was read and understood, but not paid ───────────────────────────────
+  unknown_card: {
+    kind: 'decline',
+    da: 'Kortet kendes ikke',
+    en: 'Unknown card',
+    action_da: 'Kortet er ikke tilknyttet en konto. En forælder skal aktivere kortet.',
+  },
+  card_not_active: {
+    kind: 'decline',
+    da: 'Kortet er ikke aktiveret',
+    en: 'Card not activated',
+    action_da: 'Et nyt kort skal aktiveres af en forælder i forældreportalen.',
+  },
+  card_blocked: {
+    kind: 'decline',
+    da: 'Kortet er spærret',
+    en: 'Card blocked',
+    action_da: 'Kortet er meldt bortkommet. En forælder kan genåbne det i forældreportalen.',
+  },
+  card_replaced: {
+    kind: 'decline',
+    da: 'Kortet er erstattet af et nyere kort',
+    en: 'Card replaced by a newer one',
+    action_da: 'Barnet skal bruge sit nye kort.',
+  },
+  insufficient_funds: {
+    kind: 'decline',
+    da: 'Der er ikke penge nok på kortet',
+    en: 'Insufficient funds',
+    action_da: 'Fjern varer fra kurven, eller bed en forælder om at indbetale.',
+  },
+  tap_cancelled: {
+    kind: 'decline',
+    da: 'Betalingen blev afbrudt',
+    en: 'Payment cancelled',
+    action_da: 'Læseren fik intet svar og opgav. Bed barnet om at bippe igen.',
+  },
+
+  // ── Errors: input refused, nothing changed ───────────────────────────────────────────────────
+  malformed_json: { kind: 'error', da: 'Beskeden er ikke gyldig JSON', en: 'Message is not valid JSON' },
+  invalid_payload: {
+    kind: 'error',
+    da: 'Beskeden har ikke det rigtige format',
+    en: 'Message does not match its schema',
+  },
+  unsupported_version: {
+    kind: 'error',
+    da: 'Beskedens version understøttes ikke',
+    en: 'Unsupported message version',
+  },
+  reader_mismatch: {
+    kind: 'error',
+    da: 'Beskeden nævner en anden læser end emnet',
+    en: 'Payload names another reader than its topic',
+  },
+  topic_not_allowed: {
+    kind: 'error',
+    da: 'Læseren må ikke bruge dette emne',
+    en: 'Topic not allowed for this client',
+  },
+  bad_credentials: {
+    kind: 'error',
+    da: 'Forkert læser-id eller adgangskode',
+    en: 'Bad reader id or secret',
+  },
+  unknown_reader: { kind: 'error', da: 'Ukendt læser', en: 'Unknown reader' },
+  reader_not_assigned: {
+    kind: 'error',
+    da: 'Læseren er ikke knyttet til en kasse',
+    en: 'Reader is not assigned to a till',
+  },
+  unknown_till: { kind: 'error', da: 'Ukendt kasse', en: 'Unknown till' },
+  unknown_product: { kind: 'error', da: 'Ukendt vare', en: 'Unknown product' },
+  basket_empty: { kind: 'error', da: 'Kurven er tom', en: 'Basket is empty' },
+  basket_too_large: { kind: 'error', da: 'Kurven er for stor', en: 'Basket is too large' },
+  invalid_request: {
+    kind: 'error',
+    da: 'Forespørgslen har ikke det rigtige format',
+    en: 'Request does not match its schema',
+  },
+  not_found: { kind: 'error', da: 'Findes ikke', en: 'Not found' },
+  config_invalid: { kind: 'error', da: 'Konfigurationen er ugyldig', en: 'Configuration is invalid' },
+  internal_error: { kind: 'error', da: 'Intern fejl', en: 'Internal error' },
+} as const satisfies Record<string, CodeInfo>;
+
+export type Code = keyof typeof codes;
+export type DeclineCode = {
+  [K in Code]: (typeof codes)[K]['kind'] extends 'decline' ? K : never;
+}[Code];
+export type ErrorCode = Exclude<Code, DeclineCode>;
+
+export const declineCodes = Object.keys(codes).filter((c) => codes[c as Code].kind === 'decline') as DeclineCode[];
+
+export function isCode(value: unknown): value is Code {
+  return typeof value === 'string' && Object.hasOwn(codes, value);
+}
+
+/**
+ * An operating error with a stable code. Programmer errors are plain `Error`s (or assertions);
+ * anything a user, a reader or a config file can cause is a `KantineError`.
+ */
+export class KantineError extends Error {
+  readonly code: Code;
+  /** Machine-readable details, e.g. `path message` lines from schema validation. */
+  readonly details: readonly string[];
+
+  constructor(code: Code, message?: string, details: readonly string[] = []) {
+    super(message ?? codes[code].en);
+    this.name = 'KantineError';
+    this.code = code;
+    this.details = details;
+  }
+
+  toJSON(): { code: Code; message: string; details: readonly string[] } {
+    return { code: this.code, message: this.message, details: this.details };
+  }
+}

@@ -1,0 +1,47 @@
+import Type, { type Static } from 'typebox';
+import { Id, TapId, Timestamp } from './ids.ts';
+
+/**
+ * A card as the reader saw it. This slice knows UID-only cards ("legacy"), the kind in
+ * children's pockets today. The UID is the anti-collision id: 4, 7 or 10 bytes, upper-case hex.
+ */
+export const LegacyCard = Type.Object(
+  {
+    kind: Type.Literal('legacy'),
+    uid: Type.String({ pattern: '^([0-9A-F]{8}|[0-9A-F]{14}|[0-9A-F]{20})$', description: 'card UID, upper-case hex' }),
+  },
+  { additionalProperties: false },
+);
+
+export const CardRead = Type.Union([LegacyCard]);
+export type CardRead = Static<typeof CardRead>;
+
+/** Published by a reader when a card is presented. Re-sent with the same `tap_id` until answered. */
+export const Tap = Type.Object(
+  {
+    v: Type.Literal(1),
+    tap_id: TapId,
+    reader_id: Id('the reader that read the card; must match the topic'),
+    card: CardRead,
+    read_at: Timestamp,
+    attempt: Type.Integer({ minimum: 1, maximum: 100, description: '1 for the first send, then 2, 3, …' }),
+  },
+  { additionalProperties: false, $id: 'Tap', title: 'Tap' },
+);
+export type Tap = Static<typeof Tap>;
+
+/**
+ * Published by a reader that gave up waiting for a decision. If the gateway has not decided the
+ * tap yet, it never will charge it (it stores a `tap_cancelled` decline); if it has, it answers
+ * with the stored decision.
+ */
+export const TapCancel = Type.Object(
+  {
+    v: Type.Literal(1),
+    tap_id: TapId,
+    reader_id: Id('the reader that gave up; must match the topic'),
+    reason: Type.Literal('no_answer'),
+  },
+  { additionalProperties: false, $id: 'TapCancel', title: 'TapCancel' },
+);
+export type TapCancel = Static<typeof TapCancel>;

@@ -1,0 +1,54 @@
+import { readFileSync } from 'node:fs';
+import { ID_PATTERN, KantineError, withDefaults } from '@kantine/protocol';
+import Type, { type Static } from 'typebox';
+
+/**
+ * The reader's own config file (JSON). Validated at start; a bad file stops the reader with the
+ * path of each bad field. What the site decides (till, timing) comes from the gateway's retained
+ * `config` message instead; the values here are the reader's defaults until that arrives.
+ */
+export const ReaderFileConfig = Type.Object(
+  {
+    reader_id: Type.String({ pattern: ID_PATTERN }),
+    site: Type.String({ pattern: ID_PATTERN }),
+    broker: Type.Object(
+      {
+        url: Type.String({ pattern: '^(mqtts?|tcp|tls)://', description: 'e.g. mqtts://gateway.local:8883' }),
+        secret: Type.String({ minLength: 16, description: "the reader's own secret, from enrolment" }),
+        ca_file: Type.Optional(Type.String({ description: 'the site CA (PEM) for mqtts://' })),
+      },
+      { additionalProperties: false },
+    ),
+    port: Type.Object(
+      {
+        kind: Type.Union([Type.Literal('auto'), Type.Literal('pcsc'), Type.Literal('sim')], { default: 'auto' }),
+        reader_name: Type.Optional(Type.String({ description: 'only use the PC/SC reader whose name contains this' })),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    answer_timeout_ms: Type.Integer({ minimum: 500, maximum: 10_000, default: 3_000 }),
+    resend_interval_ms: Type.Integer({ minimum: 100, maximum: 5_000, default: 500 }),
+  },
+  { additionalProperties: false },
+);
+export type ReaderFileConfig = Static<typeof ReaderFileConfig>;
+
+export function parseReaderConfig(value: unknown): ReaderFileConfig {
+  return withDefaults(ReaderFileConfig, value);
+}
+
+export function loadReaderConfig(path: string): ReaderFileConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new KantineError('config_invalid', `cannot read reader config ${path}: ${(err as Error).message}`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new KantineError('config_invalid', `reader config ${path} is not JSON: ${(err as Error).message}`);
+  }
+  return parseReaderConfig(value);
+}

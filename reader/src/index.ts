@@ -1,0 +1,16 @@
+export type { CardPort, CardPortEvents } from './card-port.ts';
+export { loadReaderConfig, parseReaderConfig, ReaderFileConfig } from './config.ts';
+export { READER_VERSION, ReaderDaemon, type ReaderDaemonOptions } from './daemon.ts';
+export {
+  Acr122uFeedback,
+  acr122uApdu,
+  acr122uPatterns,
+  ConsoleFeedback,
+  describeDecision,
+  type EscapeChannel,
+  type Feedback,
+} from './feedback.ts';
+export { setNoDelay } from './mqtt-options.ts';
+export { loadNfcPcsc, PcscPort } from './pcsc-port.ts';
+export { SimulatedPort } from './sim-port.ts';
+export { TapClient, type TapResult, type TapTiming } from './tap-client.ts';

@@ -55,7 +55,7 @@ async function main(): Promise<void> {
   const daemon = new ReaderDaemon({ config, port, feedback, log });
   await daemon.start();
   const shutdown = () => {
-    daemon.stop().finally(() => process.exit(0));
+    void daemon.stop().finally(() => process.exit(0));
   };
   process.once('SIGINT', shutdown);
   process.once('SIGTERM', shutdown);

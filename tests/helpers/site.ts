@@ -1,0 +1,178 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type CardRead, type Decision, readerTopic, type Tap } from '@kantine/protocol';
+import { type Clock, Gateway, type Ledger, parseGatewayConfig } from '@kantine/gateway';
+import { type Feedback, parseReaderConfig, ReaderDaemon, SimulatedPort, type TapResult } from '@kantine/reader';
+import type { ExecutionContext } from 'ava';
+import mqtt, { type MqttClient } from 'mqtt';
+import pino from 'pino';
+import { v7 as uuidv7 } from 'uuid';
+import { waitForEvent } from './wait.ts';
+
+export const SITE = 'testskolen';
+export const silent = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+
+/** Cards of the fixture site. */
+export const cards = {
+  alma: '04000000000A01', // active, 100,00 kr
+  bo: '04000000000B02', // active, 2,00 kr
+  blocked: '04000000000C03',
+  replaced: '04000000000D04',
+  stock: '04000000000E05',
+  unknown: '04000000000F06',
+} as const;
+
+export const products = {
+  ostehoeps: { id: 'ostehoeps', name: 'Ostehøps', category: 'mad', price_ore: 300 },
+  yoghurt: { id: 'yoghurt', name: 'Yoghurt', category: 'mad', price_ore: 600 },
+  grovbolle: { id: 'stor-grovbolle', name: 'Stor Grovbolle', category: 'mad', price_ore: 500 },
+} as const;
+
+/** The fixture site: a canteen, two tills, three products, two children and problem cards. */
+export function seedFixture(ledger: Ledger): void {
+  ledger.upsertPlace({ id: 'kantinen', name: 'Kantinen', kind: 'school' });
+  ledger.upsertTill({ id: 'till-1', place_id: 'kantinen', name: 'Kasse 1' });
+  ledger.upsertTill({ id: 'till-2', place_id: 'kantinen', name: 'Kasse 2' });
+  for (const p of Object.values(products)) ledger.upsertProduct({ ...p, place_id: 'kantinen' });
+  ledger.createAccount({ id: 'acc-alma', first_name: 'Alma' });
+  ledger.deposit({ account_id: 'acc-alma', amount_ore: 10_000 });
+  ledger.createAccount({ id: 'acc-bo', first_name: 'Bo' });
+  ledger.deposit({ account_id: 'acc-bo', amount_ore: 200 });
+  ledger.putCard({ uid: cards.alma, account_id: 'acc-alma', state: 'active' });
+  ledger.putCard({ uid: cards.bo, account_id: 'acc-bo', state: 'active' });
+  ledger.putCard({ uid: cards.blocked, account_id: 'acc-alma', state: 'blocked' });
+  ledger.putCard({ uid: cards.replaced, account_id: 'acc-bo', state: 'replaced' });
+  ledger.putCard({ uid: cards.stock, account_id: null, state: 'stock' });
+}
+
+export interface TestSite {
+  gateway: Gateway;
+  ledger: Ledger;
+  url: string;
+  http: string;
+  /** A reader with credentials on a till; returns its secret. */
+  enrol(readerId: string, tillId: string): Promise<string>;
+  /** A real reader daemon with a simulated card port, connected and configured. */
+  reader(readerId: string, tillId?: string, timing?: { answer_timeout_ms: number; resend_interval_ms: number }): Promise<TestReader>;
+  /** A raw MQTT client logged in as a reader: for readers that misbehave. */
+  rawClient(readerId: string, secret: string): Promise<MqttClient>;
+}
+
+export interface TestReader {
+  daemon: ReaderDaemon;
+  port: SimulatedPort;
+  feedback: RecordingFeedback;
+  /** Taps a card and resolves with the reader's result. */
+  tap(uid: string): Promise<TapResult>;
+}
+
+export class RecordingFeedback implements Feedback {
+  readonly shown: string[] = [];
+  decision(d: Decision): void {
+    this.shown.push(d.outcome === 'declined' ? `declined:${d.code}` : d.outcome);
+  }
+  noAnswer(): void {
+    this.shown.push('no_answer');
+  }
+  error(code: string): void {
+    this.shown.push(`error:${code}`);
+  }
+}
+
+export async function startSite(
+  t: ExecutionContext,
+  options: { clock?: Clock; mqtt?: { mode: 'external'; url: string }; site?: string } = {},
+): Promise<TestSite> {
+  const dir = mkdtempSync(join(tmpdir(), 'kantine-test-'));
+  const site = options.site ?? SITE;
+  const config = parseGatewayConfig({
+    site: { id: site, name: 'Testskolen' },
+    database: join(dir, 'gateway.db'),
+    mqtt: options.mqtt ?? { mode: 'embedded', host: '127.0.0.1', port: 0 },
+    http: { host: '127.0.0.1', port: 0 },
+  });
+  const gateway = new Gateway({ config, log: silent, ...(options.clock ? { clock: options.clock } : {}) });
+  await gateway.start();
+  seedFixture(gateway.ledger);
+  const url = options.mqtt?.url ?? `mqtt://127.0.0.1:${gateway.mqttPort}`;
+  const closers: (() => Promise<void>)[] = [];
+  t.teardown(async () => {
+    for (const close of closers.reverse()) await close().catch(() => undefined);
+    await gateway.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const testSite: TestSite = {
+    gateway,
+    ledger: gateway.ledger,
+    url,
+    http: `http://127.0.0.1:${gateway.httpPort}`,
+    enrol: (readerId, tillId) => gateway.addReader(readerId, tillId),
+    async reader(readerId, tillId = 'till-1', timing) {
+      const secret = await gateway.addReader(readerId, tillId);
+      const port = new SimulatedPort();
+      const feedback = new RecordingFeedback();
+      const daemon = new ReaderDaemon({
+        config: parseReaderConfig({
+          reader_id: readerId,
+          site,
+          broker: { url, secret },
+          port: { kind: 'sim' },
+          ...(timing ?? {}),
+        }),
+        port,
+        feedback,
+        log: silent,
+      });
+      const configured = waitForEvent(daemon, 'config');
+      await daemon.start();
+      await configured;
+      closers.push(() => daemon.stop());
+      return {
+        daemon,
+        port,
+        feedback,
+        tap: async (uid) => {
+          const done = waitForEvent<[TapResult, CardRead]>(daemon, 'result', (_r, card) => card.uid === uid, 15_000);
+          port.tap(uid);
+          return (await done)[0];
+        },
+      };
+    },
+    async rawClient(readerId, secret) {
+      const client = await mqtt.connectAsync(url, {
+        clientId: `raw-${readerId}-${uuidv7().slice(-6)}`,
+        username: readerId,
+        password: secret,
+        reconnectPeriod: 0,
+        protocolVersion: 4,
+      });
+      closers.push(() => client.endAsync(true));
+      return client;
+    },
+  };
+  return testSite;
+}
+
+export function makeTap(readerId: string, uid: string, tapId = uuidv7()): Tap {
+  return { v: 1, tap_id: tapId, reader_id: readerId, card: { kind: 'legacy', uid }, read_at: new Date().toISOString(), attempt: 1 };
+}
+
+/** Publishes a tap as a raw reader and waits for its decision. */
+export async function rawTap(client: MqttClient, tap: Tap, site = SITE): Promise<Decision> {
+  const topic = readerTopic(site, tap.reader_id, 'decision');
+  await client.subscribeAsync(topic, { qos: 1 });
+  const got = waitForEvent<[string, Buffer]>(
+    client,
+    'message',
+    (tp, payload) => tp === topic && (JSON.parse(payload.toString()) as Decision).tap_id === tap.tap_id,
+  );
+  await client.publishAsync(readerTopic(site, tap.reader_id, 'tap'), JSON.stringify(tap), { qos: 1 });
+  const [, payload] = await got;
+  return JSON.parse(payload.toString()) as Decision;
+}
+
+export function purchaseCount(ledger: Ledger): number {
+  return (ledger.db.prepare("SELECT COUNT(*) AS n FROM entries WHERE kind = 'purchase'").get() as { n: number }).n;
+}

@@ -4,7 +4,11 @@ import type { MqttClient } from 'mqtt';
 import { cards, makeTap, purchaseCount, SITE, startSite } from './helpers/site.ts';
 import { waitForEvent } from './helpers/wait.ts';
 
-async function sendAndAwaitError(client: MqttClient, kind: 'tap' | 'cancel' | 'status', payload: string): Promise<ProtocolError> {
+async function sendAndAwaitError(
+  client: MqttClient,
+  kind: 'tap' | 'cancel' | 'status',
+  payload: string,
+): Promise<ProtocolError> {
   const errorTopic = readerTopic(SITE, 'reader-1', 'error');
   await client.subscribeAsync(errorTopic, { qos: 0 });
   const got = waitForEvent<[string, Buffer]>(client, 'message', (topic) => topic === errorTopic);

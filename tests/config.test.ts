@@ -10,17 +10,31 @@ test('a reader config gets its defaults and a bad one is refused with the path o
   const dir = mkdtempSync(join(tmpdir(), 'kantine-cfg-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const good = join(dir, 'good.json');
-  writeFileSync(good, JSON.stringify({ reader_id: 'r-1', site: 'skolen', broker: { url: 'mqtts://gw:8883', secret: 'x'.repeat(32) } }));
+  writeFileSync(
+    good,
+    JSON.stringify({ reader_id: 'r-1', site: 'skolen', broker: { url: 'mqtts://gw:8883', secret: 'x'.repeat(32) } }),
+  );
   const cfg = loadReaderConfig(good);
   t.is(cfg.answer_timeout_ms, 3_000);
   t.is(cfg.port.kind, 'auto');
 
   const bad = join(dir, 'bad.json');
-  writeFileSync(bad, JSON.stringify({ reader_id: 'R 1', site: 'skolen', broker: { url: 'http://x', secret: 'short' }, answer_timeout_ms: 60_000 }));
+  writeFileSync(
+    bad,
+    JSON.stringify({
+      reader_id: 'R 1',
+      site: 'skolen',
+      broker: { url: 'http://x', secret: 'short' },
+      answer_timeout_ms: 60_000,
+    }),
+  );
   const err = t.throws(() => loadReaderConfig(bad)) as KantineError;
   t.is(err.code, 'config_invalid');
   for (const path of ['/reader_id', '/broker/url', '/broker/secret', '/answer_timeout_ms']) {
-    t.true(err.details.some((d) => d.startsWith(path)), path);
+    t.true(
+      err.details.some((d) => d.startsWith(path)),
+      path,
+    );
   }
   t.is((t.throws(() => loadReaderConfig(join(dir, 'missing.json'))) as KantineError).code, 'config_invalid');
 });

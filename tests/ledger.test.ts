@@ -5,7 +5,10 @@ import { type Clock, Ledger } from '@kantine/gateway';
 import test from 'ava';
 import { cards, makeTap, seedFixture } from './helpers/site.ts';
 
-function openLedger(t: import('ava').ExecutionContext, clock: Clock = { now: () => new Date('2026-11-23T11:30:00+01:00') }) {
+function openLedger(
+  t: import('ava').ExecutionContext,
+  clock: Clock = { now: () => new Date('2026-11-23T11:30:00+01:00') },
+) {
   const dir = mkdtempSync(join(tmpdir(), 'kantine-ledger-'));
   const ledger = new Ledger(join(dir, 'l.db'), clock);
   t.teardown(() => {

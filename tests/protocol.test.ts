@@ -5,7 +5,7 @@ import {
   Decision,
   declineCodes,
   decodePayload,
-  KantineError,
+  type KantineError,
   messageSchemas,
   parseReaderTopic,
   readerTopic,
@@ -17,8 +17,17 @@ import { makeTap } from './helpers/site.ts';
 test('topics are built and parsed per reader, and ids that could widen a topic are refused', (t) => {
   t.is(readerTopic('skolen', 'r-1', 'tap'), 'kantine/skolen/reader/r-1/tap');
   t.is(allReadersTopic('skolen', 'status'), 'kantine/skolen/reader/+/status');
-  t.deepEqual(parseReaderTopic('kantine/skolen/reader/r-1/decision'), { site: 'skolen', reader: 'r-1', kind: 'decision' });
-  for (const bad of ['kantine/skolen/reader/+/tap', 'kantine/skolen/reader/r-1/tap/x', 'kantine/skolen/reader/r-1/pay', '#']) {
+  t.deepEqual(parseReaderTopic('kantine/skolen/reader/r-1/decision'), {
+    site: 'skolen',
+    reader: 'r-1',
+    kind: 'decision',
+  });
+  for (const bad of [
+    'kantine/skolen/reader/+/tap',
+    'kantine/skolen/reader/r-1/tap/x',
+    'kantine/skolen/reader/r-1/pay',
+    '#',
+  ]) {
     t.is(parseReaderTopic(bad), null, bad);
   }
   t.throws(() => readerTopic('skolen', '#', 'tap'));
@@ -36,7 +45,13 @@ test('a valid tap decodes; every failure is a coded KantineError', (t) => {
 });
 
 test('a decision with a code outside the catalogue is refused', (t) => {
-  const d = { v: 1, tap_id: makeTap('r', '04A1B2C3').tap_id, reader_id: 'r', outcome: 'declined', decided_at: new Date().toISOString() };
+  const d = {
+    v: 1,
+    tap_id: makeTap('r', '04A1B2C3').tap_id,
+    reader_id: 'r',
+    outcome: 'declined',
+    decided_at: new Date().toISOString(),
+  };
   t.notThrows(() => decodePayload(Decision, JSON.stringify({ ...d, code: 'card_blocked' })));
   t.throws(() => decodePayload(Decision, JSON.stringify({ ...d, code: 'because' })));
 });

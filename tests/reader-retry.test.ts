@@ -1,9 +1,9 @@
+import { createServer } from 'node:net';
 import { type Decision, readerTopic, type Tap } from '@kantine/protocol';
 import { parseReaderConfig, ReaderDaemon, SimulatedPort, type TapResult } from '@kantine/reader';
 import { Aedes } from 'aedes';
 import test from 'ava';
 import mqtt from 'mqtt';
-import { createServer } from 'node:net';
 import { cards, makeTap, purchaseCount, RecordingFeedback, rawTap, SITE, silent, startSite } from './helpers/site.ts';
 import { waitForEvent } from './helpers/wait.ts';
 
@@ -24,7 +24,11 @@ async function bareBroker(t: import('ava').ExecutionContext) {
   return { url, observer };
 }
 
-async function startReader(t: import('ava').ExecutionContext, url: string, timing: { answer_timeout_ms: number; resend_interval_ms: number }) {
+async function startReader(
+  t: import('ava').ExecutionContext,
+  url: string,
+  timing: { answer_timeout_ms: number; resend_interval_ms: number },
+) {
   const port = new SimulatedPort();
   const feedback = new RecordingFeedback();
   const daemon = new ReaderDaemon({
@@ -144,9 +148,15 @@ test("the gateway learns from a reader's last will when it dies without a word",
   const site = await startSite(t);
   const reader = await site.reader('reader-1');
   t.is(site.gateway.readers.get('reader-1')?.state, 'online');
-  const offline = waitForEvent<[{ state: string; reason?: string }]>(site.gateway, 'reader', (s) => s.state === 'offline');
+  const offline = waitForEvent<[{ state: string; reason?: string }]>(
+    site.gateway,
+    'reader',
+    (s) => s.state === 'offline',
+  );
   // Pull the plug: the socket dies, no DISCONNECT is sent, so the broker publishes the will.
-  (reader.daemon as unknown as { client: { stream: { destroy(): void } ; options: { reconnectPeriod: number } } }).client.options.reconnectPeriod = 0;
+  (
+    reader.daemon as unknown as { client: { stream: { destroy(): void }; options: { reconnectPeriod: number } } }
+  ).client.options.reconnectPeriod = 0;
   (reader.daemon as unknown as { client: { stream: { destroy(): void } } }).client.stream.destroy();
   const [status] = await offline;
   t.is(status.reason, 'connection_lost');

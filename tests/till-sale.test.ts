@@ -34,7 +34,10 @@ test('approves a sale, charges the basket and keeps its line items', async (t) =
   );
   t.deepEqual(reader.feedback.shown, ['approved']);
 
-  const entry = site.ledger.db.prepare('SELECT * FROM entries WHERE tap_id = ?').get(d.tap_id) as Record<string, unknown>;
+  const entry = site.ledger.db.prepare('SELECT * FROM entries WHERE tap_id = ?').get(d.tap_id) as Record<
+    string,
+    unknown
+  >;
   t.is(entry.amount_ore, -1_900);
   t.is(entry.id, d.entry_id);
   const lines = site.ledger.db

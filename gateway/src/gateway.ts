@@ -24,7 +24,7 @@ import type { GatewayConfig } from './config.ts';
 import { hashSecret, newSecret } from './credentials.ts';
 import { EmbeddedBroker, type RefusedEvent } from './embedded-broker.ts';
 import { ExternalBus } from './external-bus.ts';
-import { Ledger } from './ledger.ts';
+import { Ledger, type ReaderRow } from './ledger.ts';
 import { TapProcessor } from './tap-processor.ts';
 import { registerTillApi } from './till-api.ts';
 
@@ -58,6 +58,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private processor: TapProcessor | undefined;
   private app: FastifyInstance | undefined;
   readonly readers = new Map<string, ReaderStatus>();
+  // Reader rows, read once and kept: every message checks its reader, and a SQL lookup per tap
+  // is avoidable work on the tap path. Refreshed whenever a reader is changed here.
+  private readerCache = new Map<string, ReaderRow>();
 
   constructor(private readonly opts: GatewayOptions) {
     super();
@@ -94,6 +97,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const { config, log } = this;
     const site = config.site.id;
     this.ledgerRef = new Ledger(config.database, this.clock);
+    this.reloadReaders(); // before the broker listens: readers authenticate against this
 
     if (config.mqtt.mode === 'embedded') {
       const broker = new EmbeddedBroker({
@@ -101,10 +105,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         host: config.mqtt.host,
         port: config.mqtt.port,
         tls: config.mqtt.tls,
-        readerSecretHash: (id) => {
-          const r = this.ledger.getReader(id);
-          return r && !r.revoked_at ? r.secret_hash : undefined;
-        },
+        readerSecretHash: (id) => this.activeReader(id)?.secret_hash,
         benchEcho: config.bench_echo,
         log,
         onRefused: (e) => this.emit('refused', e),
@@ -141,7 +142,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         this.bus.publish(benchEchoTopic(site, reader, 'res'), payload, { qos: 1 });
       });
     }
-    for (const r of this.ledger.listReaders()) if (!r.revoked_at) this.publishReaderConfig(r.id);
+    for (const r of this.readerCache.values()) this.publishReaderConfig(r.id);
 
     const app: FastifyInstance = Fastify({
       // Requests are not logged one by one (the till polls); errors are.
@@ -170,8 +171,23 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     if (!this.ledger.getTill(tillId)) throw new KantineError('unknown_till', `no till ${tillId}`);
     const secret = newSecret();
     this.ledger.upsertReader({ id: readerId, till_id: tillId, secret_hash: await hashSecret(secret) });
+    this.reloadReaders();
     this.publishReaderConfig(readerId);
     return secret;
+  }
+
+  /** Re-reads the readers from the ledger (after a change made outside `addReader`). */
+  reloadReaders(): void {
+    this.readerCache = new Map(
+      this.ledger
+        .listReaders()
+        .filter((r) => !r.revoked_at)
+        .map((r) => [r.id, r]),
+    );
+  }
+
+  private activeReader(id: string): ReaderRow | undefined {
+    return this.readerCache.get(id);
   }
 
   /** Publishes a reader's retained config: its till and the site's timing. */
@@ -215,8 +231,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     if (payloadReaderId !== t.reader) {
       throw new KantineError('reader_mismatch', `payload names reader ${payloadReaderId}, topic ${t.reader}`);
     }
-    const reader = this.ledger.getReader(t.reader);
-    if (!reader || reader.revoked_at) throw new KantineError('unknown_reader', `no reader ${t.reader}`);
+    const reader = this.activeReader(t.reader);
+    if (!reader) throw new KantineError('unknown_reader', `no reader ${t.reader}`);
     if (requireTill && !reader.till_id) throw new KantineError('reader_not_assigned');
     return reader.till_id;
   }

@@ -72,26 +72,34 @@ export class TapProcessor extends EventEmitter<TapProcessorEvents> {
     }
     if (batch.length === 0) return;
 
-    const decided: Decided[] = [];
-    const failed: TapWork[] = [];
+    let decided: Decided[];
+    let failed: TapWork[] = [];
     try {
-      this.ledger.transaction(() => {
-        for (const work of batch) {
-          try {
-            // A savepoint per tap: one tap that fails (a bug, a broken row) must not take the
-            // rest of the batch with it.
-            decided.push(this.ledger.db.transaction(() => this.decide(work))());
-          } catch (err) {
-            failed.push(work);
-            this.log.error({ tap_id: tapIdOf(work), err }, 'tap failed; no decision');
+      // The fast path: the whole batch in one transaction, no savepoints.
+      decided = this.ledger.transaction(() => batch.map((work) => this.decide(work)));
+    } catch (batchErr) {
+      // One tap failed (a bug, a broken row) or the commit did. Retry tap by tap, each in a
+      // savepoint, so one bad tap cannot take the rest of the batch with it.
+      this.log.warn({ err: batchErr, taps: batch.length }, 'batch failed; retrying tap by tap');
+      decided = [];
+      failed = [];
+      try {
+        this.ledger.transaction(() => {
+          for (const work of batch) {
+            try {
+              decided.push(this.ledger.db.transaction(() => this.decide(work))());
+            } catch (err) {
+              failed.push(work);
+              this.log.error({ tap_id: tapIdOf(work), err }, 'tap failed; no decision');
+            }
           }
-        }
-      });
-    } catch (err) {
-      // The commit itself failed (disk full, I/O error): nothing was decided, nothing is
-      // published; the readers re-send and we try again.
-      this.log.error({ err, taps: batch.length }, 'group commit failed; no decisions published');
-      return;
+        });
+      } catch (err) {
+        // The commit itself failed (disk full, I/O error): nothing was decided, nothing is
+        // published; the readers re-send and we try again.
+        this.log.error({ err, taps: batch.length }, 'group commit failed; no decisions published');
+        return;
+      }
     }
     this.emit('batch', batch.length);
     for (const { decision, replay } of decided) {

@@ -1,8 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type CardRead, type Decision, readerTopic, type Tap } from '@kantine/protocol';
 import { type Clock, Gateway, type Ledger, parseGatewayConfig } from '@kantine/gateway';
+import { type CardRead, type Decision, readerTopic, type Tap } from '@kantine/protocol';
 import { type Feedback, parseReaderConfig, ReaderDaemon, SimulatedPort, type TapResult } from '@kantine/reader';
 import type { ExecutionContext } from 'ava';
 import mqtt, { type MqttClient } from 'mqtt';
@@ -54,7 +54,11 @@ export interface TestSite {
   /** A reader with credentials on a till; returns its secret. */
   enrol(readerId: string, tillId: string): Promise<string>;
   /** A real reader daemon with a simulated card port, connected and configured. */
-  reader(readerId: string, tillId?: string, timing?: { answer_timeout_ms: number; resend_interval_ms: number }): Promise<TestReader>;
+  reader(
+    readerId: string,
+    tillId?: string,
+    timing?: { answer_timeout_ms: number; resend_interval_ms: number },
+  ): Promise<TestReader>;
   /** A raw MQTT client logged in as a reader: for readers that misbehave. */
   rawClient(readerId: string, secret: string): Promise<MqttClient>;
 }
@@ -156,7 +160,14 @@ export async function startSite(
 }
 
 export function makeTap(readerId: string, uid: string, tapId = uuidv7()): Tap {
-  return { v: 1, tap_id: tapId, reader_id: readerId, card: { kind: 'legacy', uid }, read_at: new Date().toISOString(), attempt: 1 };
+  return {
+    v: 1,
+    tap_id: tapId,
+    reader_id: readerId,
+    card: { kind: 'legacy', uid },
+    read_at: new Date().toISOString(),
+    attempt: 1,
+  };
 }
 
 /** Publishes a tap as a raw reader and waits for its decision. */

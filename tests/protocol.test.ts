@@ -71,6 +71,7 @@ test('the committed JSON Schema files match the TypeBox schemas (run npm run sch
     const { $id: _ignored, ...expected } = JSON.parse(JSON.stringify(schema));
     t.deepEqual(rest, expected, name);
     t.is($id, `kantine:${name}`);
+    t.is($schema, 'https://json-schema.org/draft/2020-12/schema');
   }
 });
 

@@ -55,7 +55,9 @@ export const migrations: readonly string[] = [
   CREATE INDEX cards_by_account ON cards (account_id);
 
   CREATE TABLE entries (
-    seq               INTEGER PRIMARY KEY AUTOINCREMENT,
+    -- No AUTOINCREMENT: entries are never deleted, so rowids are never reused anyway, and
+    -- AUTOINCREMENT costs a write to sqlite_sequence on every sale.
+    seq               INTEGER PRIMARY KEY,
     id                TEXT NOT NULL UNIQUE,
     account_id        TEXT NOT NULL REFERENCES accounts (id),
     kind              TEXT NOT NULL CHECK (kind IN ('deposit', 'purchase')),

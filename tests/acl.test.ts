@@ -66,3 +66,15 @@ test('a reader with a wrong secret or an unknown id cannot connect', async (t) =
     t.regex(String(err?.message), /Bad username or password|Not authorized|connack/i, `${username}`);
   }
 });
+
+test('reader secrets are stored only as scrypt hashes', async (t) => {
+  const site = await startSite(t);
+  const secret = await site.enrol('reader-1', 'till-1');
+  const row = site.ledger.db.prepare("SELECT secret_hash FROM readers WHERE id = 'reader-1'").get() as {
+    secret_hash: string;
+  };
+  t.regex(row.secret_hash, /^scrypt\$16384\$8\$1\$/);
+  t.false(row.secret_hash.includes(secret));
+  const dump = site.ledger.db.serialize().toString('latin1');
+  t.false(dump.includes(secret), 'the secret appears nowhere in the database file');
+});

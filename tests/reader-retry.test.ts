@@ -5,6 +5,7 @@ import { Aedes } from 'aedes';
 import test from 'ava';
 import mqtt from 'mqtt';
 import { cards, makeTap, purchaseCount, RecordingFeedback, rawTap, SITE, silent, startSite } from './helpers/site.ts';
+import { tcpProxy } from './helpers/tcp-proxy.ts';
 import { waitForEvent } from './helpers/wait.ts';
 
 /** A bare broker with no gateway behind it: the test plays the gateway by hand. */
@@ -146,18 +147,33 @@ test('a cancel that arrives after the tap was decided gets the stored decision a
 
 test("the gateway learns from a reader's last will when it dies without a word", async (t) => {
   const site = await startSite(t);
-  const reader = await site.reader('reader-1');
-  t.is(site.gateway.readers.get('reader-1')?.state, 'online');
+  // The reader reaches the broker through a proxy, so the test can pull the cable.
+  const proxy = await tcpProxy(site.gateway.mqttPort);
+  t.teardown(() => proxy.close());
+  const port = new SimulatedPort();
+  const daemon = new ReaderDaemon({
+    config: parseReaderConfig({
+      reader_id: 'reader-1',
+      site: SITE,
+      broker: { url: `mqtt://127.0.0.1:${proxy.port}`, secret: await site.enrol('reader-1', 'till-1') },
+      port: { kind: 'sim' },
+    }),
+    port,
+    feedback: new RecordingFeedback(),
+    log: silent,
+  });
+  const online = waitForEvent<[{ state: string }]>(site.gateway, 'reader', (s) => s.state === 'online');
+  await daemon.start();
+  t.teardown(() => daemon.stop());
+  await online;
   const offline = waitForEvent<[{ state: string; reason?: string }]>(
     site.gateway,
     'reader',
     (s) => s.state === 'offline',
   );
-  // Pull the plug: the socket dies, no DISCONNECT is sent, so the broker publishes the will.
-  (
-    reader.daemon as unknown as { client: { stream: { destroy(): void }; options: { reconnectPeriod: number } } }
-  ).client.options.reconnectPeriod = 0;
-  (reader.daemon as unknown as { client: { stream: { destroy(): void } } }).client.stream.destroy();
+  proxy.cut(); // no DISCONNECT reaches the broker, so it publishes the will
   const [status] = await offline;
   t.is(status.reason, 'connection_lost');
+  // and the reader comes back by itself
+  await waitForEvent(site.gateway, 'reader', (s: { state: string }) => s.state === 'online', 10_000);
 });

@@ -20,12 +20,13 @@ export interface DemoCard {
   key: string;
   uid: string;
   label: string;
+  account_id?: string;
 }
 
 export const demoCards: readonly DemoCard[] = [
-  { key: 'e', uid: '04A1B2C3D4E501', label: 'Emma (150,00 kr)' },
-  { key: 'n', uid: '04A1B2C3D4E502', label: 'Noah (4,50 kr)' },
-  { key: 'f', uid: '04A1B2C3D4E503', label: 'Freja (80,00 kr)' },
+  { key: 'e', uid: '04A1B2C3D4E501', label: 'Emma', account_id: 'konto-emma' },
+  { key: 'n', uid: '04A1B2C3D4E502', label: 'Noah', account_id: 'konto-noah' },
+  { key: 'f', uid: '04A1B2C3D4E503', label: 'Freja', account_id: 'konto-freja' },
   { key: 'o', uid: '04A1B2C3D4E504', label: 'Frejas gamle kort / old card (erstattet)' },
   { key: 's', uid: '04A1B2C3D4E505', label: 'Emmas spærrede kort / blocked card' },
   { key: 'b', uid: '04A1B2C3D4E506', label: 'blankt kort fra kontoret / blank card' },

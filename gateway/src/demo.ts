@@ -76,7 +76,8 @@ async function main(): Promise<void> {
       out(`  [kasse] SALG / SALE${who}: ${items}  -${kr(d.amount_ore ?? 0)}  saldo ${kr(d.balance_ore ?? 0)}`);
     } else if (d.outcome === 'declined') {
       const info = d.code ? codes[d.code] : undefined;
-      out(`  [kasse] AFVIST / DECLINED${who}: ${d.code} — ${info?.action_da ?? ''}`);
+      out(`  [kasse] AFVIST / DECLINED${who}: ${info?.da ?? d.code} / ${info?.en ?? ''}`);
+      if (info?.action_da) out(`          ${info.action_da}`);
     } else {
       out(`  [kasse] SALDO / BALANCE${who}: ${kr(d.balance_ore ?? 0)} kr (tom kurv / empty basket)`);
     }
@@ -113,7 +114,10 @@ async function main(): Promise<void> {
   out('\n  Varer / products:');
   for (const p of demoProducts) out(`    [${p.key}] ${p.name.padEnd(16)} ${kr(p.price_ore).padStart(6)} kr`);
   out('  Kort / cards:');
-  for (const c of demoCards) out(`    [${c.key}] ${c.label}`);
+  for (const c of demoCards) {
+    const account = c.account_id ? gateway.ledger.getAccount(c.account_id) : undefined;
+    out(`    [${c.key}] ${c.label}${account ? ` — saldo ${kr(account.balance_ore)} kr` : ''}`);
+  }
 
   const shutdown = async () => {
     out('\nStopper / stopping…');

@@ -1,8 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { freePort, hashSecret, killHard, Ledger, spawnGateway, stopGracefully } from '@kantine/gateway';
+import { rmSync } from 'node:fs';
+import { killHard, Ledger, makeLoadSite, spawnGateway, stopGracefully } from '@kantine/gateway';
 import { type Decision, readerTopic, type Tap } from '@kantine/protocol';
 import test from 'ava';
 import mqtt, { type MqttClient } from 'mqtt';
@@ -24,63 +22,30 @@ interface Reader {
 }
 
 test('a gateway killed with kill -9 during a burst of taps loses no answered tap and charges none twice', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'kantine-crash-'));
-  const database = join(dir, 'gateway.db');
-  const port = await freePort();
-  const configPath = join(dir, 'gateway.json');
-  writeFileSync(
-    configPath,
-    JSON.stringify({
-      site: { id: SITE, name: 'Crash' },
-      database,
-      mqtt: { mode: 'embedded', host: '127.0.0.1', port },
-      http: { host: '127.0.0.1', port: 0 },
-    }),
-  );
-
-  // The site: one till per reader, each with a standing basket, so every tap is a sale.
-  const secrets: string[] = [];
-  {
-    const ledger = new Ledger(database, { now: () => new Date() });
-    ledger.upsertPlace({ id: 'kantinen', name: 'Kantinen', kind: 'school' });
-    ledger.upsertProduct({ id: 'frugt', place_id: 'kantinen', name: 'Frugt', category: 'mad', price_ore: PRICE_ORE });
-    for (let i = 0; i < READERS; i++) {
-      const secret = `secret-of-reader-${i}-xxxxxxxx`;
-      secrets.push(secret);
-      ledger.upsertTill({ id: `till-${i}`, place_id: 'kantinen', name: `Kasse ${i}` });
-      ledger.upsertReader({ id: `reader-${i}`, till_id: `till-${i}`, secret_hash: await hashSecret(secret) });
-      ledger.setBasket(`till-${i}`, [{ product_id: 'frugt', quantity: 1 }], true);
-      ledger.createAccount({ id: `acc-${i}`, first_name: `Barn ${i}` });
-      ledger.deposit({ account_id: `acc-${i}`, amount_ore: START_ORE });
-      ledger.putCard({
-        uid: `04000000000${i}0${i}`.padEnd(14, '0').slice(0, 14),
-        account_id: `acc-${i}`,
-        state: 'active',
-      });
-    }
-    ledger.close();
-  }
+  // One till per reader, each with a standing basket, so every tap is a sale.
+  const site = await makeLoadSite({ site: SITE, readers: READERS, price_ore: PRICE_ORE, balance_ore: START_ORE });
+  const { database, configPath, port } = site;
 
   let gateway: ChildProcess = await spawnGateway(configPath);
   const readers: Reader[] = [];
   t.teardown(async () => {
     for (const r of readers) await r.client.endAsync(true);
     await killHard(gateway);
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(site.dir, { recursive: true, force: true });
   });
 
   for (let i = 0; i < READERS; i++) {
-    const id = `reader-${i}`;
+    const id = site.readerId(i);
     const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
       clientId: id,
       username: id,
-      password: secrets[i],
+      password: site.secret,
       reconnectPeriod: 100,
       protocolVersion: 4,
     });
     const reader: Reader = {
       id,
-      uid: `04000000000${i}0${i}`.padEnd(14, '0').slice(0, 14),
+      uid: site.cardUid(i),
       client,
       decisions: new Map(),
       sent: new Map(),
@@ -180,7 +145,7 @@ test('a gateway killed with kill -9 during a burst of taps loses no answered tap
       approvedHere++;
     }
     approved += approvedHere;
-    t.is(ledger.getAccount(`acc-${r.id.split('-')[1]}`)?.balance_ore, START_ORE - approvedHere * PRICE_ORE);
+    t.is(ledger.getAccount(site.accountId(readers.indexOf(r)))?.balance_ore, START_ORE - approvedHere * PRICE_ORE);
   }
   t.is(entryByTap.size, approved, 'no sale in the ledger that nobody was answered for');
   t.is(approved, sent, 'every tap sent was decided in the end');

@@ -6,11 +6,9 @@
  * no ledger work. Simulated readers (the reader's own TapClient) run in this process, each in a
  * closed loop: tap, wait for the decision, tap again.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { freePort, hashSecret, Ledger, spawnGateway, stopGracefully } from '@kantine/gateway';
+import { Ledger, makeLoadSite, spawnGateway, stopGracefully } from '@kantine/gateway';
 import { setNoDelay, TapClient } from '@kantine/reader';
 import mqtt, { type MqttClient } from 'mqtt';
 import { summarize } from './stats.ts';
@@ -35,39 +33,16 @@ const say = (line: string) => {
   if (!values.json) process.stderr.write(`${line}\n`);
 };
 
-const dir = mkdtempSync(join(tmpdir(), 'kantine-bench-'));
-const database = join(dir, 'gateway.db');
-const port = await freePort();
-const configPath = join(dir, 'gateway.json');
-writeFileSync(
-  configPath,
-  JSON.stringify({
-    site: { id: SITE, name: 'Bench' },
-    database,
-    mqtt: { mode: 'embedded', host: '127.0.0.1', port },
-    http: { host: '127.0.0.1', port: 0 },
-    bench_echo: true,
-  }),
-);
-
 // One till per reader with a standing basket, one child per till with money for any run.
-const uid = (i: number) => `04${i.toString(16).toUpperCase().padStart(12, '0')}`;
-const secret = 'bench-reader-secret-0123456789';
-{
-  const ledger = new Ledger(database, { now: () => new Date() });
-  const hash = await hashSecret(secret);
-  ledger.upsertPlace({ id: 'kantinen', name: 'Kantinen', kind: 'school' });
-  ledger.upsertProduct({ id: 'frugt', place_id: 'kantinen', name: 'Frugt', category: 'mad', price_ore: 200 });
-  for (let i = 0; i < readers; i++) {
-    ledger.upsertTill({ id: `till-${i}`, place_id: 'kantinen', name: `Kasse ${i}` });
-    ledger.upsertReader({ id: `reader-${i}`, till_id: `till-${i}`, secret_hash: hash });
-    ledger.setBasket(`till-${i}`, [{ product_id: 'frugt', quantity: 1 }], true);
-    ledger.createAccount({ id: `acc-${i}`, first_name: `Barn ${i}` });
-    ledger.deposit({ account_id: `acc-${i}`, amount_ore: 1_000_000_000 });
-    ledger.putCard({ uid: uid(i), account_id: `acc-${i}`, state: 'active' });
-  }
-  ledger.close();
-}
+const site = await makeLoadSite({
+  site: SITE,
+  readers,
+  price_ore: 200,
+  balance_ore: 1_000_000_000,
+  config: { bench_echo: true },
+});
+const { database, configPath, port, secret } = site;
+const uid = site.cardUid;
 
 // The gateway logs at its production level (info: one line per decision); the logs are drained.
 const gateway = await spawnGateway(
@@ -155,7 +130,7 @@ const ledger = new Ledger(database, { now: () => new Date() });
 const taps = (ledger.db.prepare('SELECT COUNT(*) AS n FROM taps').get() as { n: number }).n;
 const mismatched = ledger.verify().length;
 ledger.close();
-rmSync(dir, { recursive: true, force: true });
+rmSync(site.dir, { recursive: true, force: true });
 
 const result = {
   readers,

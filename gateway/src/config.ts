@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { ID_PATTERN, KantineError, withDefaults } from '@kantine/protocol';
+import { ID_PATTERN, withDefaults } from '@kantine/protocol';
+import { loadConfigFile } from '@kantine/protocol/config-file';
 import Type, { type Static } from 'typebox';
 
 const EmbeddedBroker = Type.Object(
@@ -74,11 +74,5 @@ export function parseGatewayConfig(value: unknown): GatewayConfig {
 }
 
 export function loadGatewayConfig(path: string): GatewayConfig {
-  let value: unknown;
-  try {
-    value = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (err) {
-    throw new KantineError('config_invalid', `cannot read gateway config ${path}: ${(err as Error).message}`);
-  }
-  return parseGatewayConfig(value);
+  return loadConfigFile(GatewayConfig, path, 'gateway config');
 }

@@ -7,5 +7,6 @@ export { hashSecret, newSecret, verifySecret } from './credentials.ts';
 export { EmbeddedBroker, type RefusedEvent } from './embedded-broker.ts';
 export { Gateway, type GatewayEvents, type GatewayOptions } from './gateway.ts';
 export { type Basket, Ledger, type Product } from './ledger.ts';
+export { type LoadSite, makeLoadSite } from './load-site.ts';
 export { freePort, killHard, repoRoot, spawnGateway, stopGracefully } from './process.ts';
 export { TapProcessor } from './tap-processor.ts';

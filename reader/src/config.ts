@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { ID_PATTERN, KantineError, withDefaults } from '@kantine/protocol';
+import { ID_PATTERN, withDefaults } from '@kantine/protocol';
+import { loadConfigFile } from '@kantine/protocol/config-file';
 import Type, { type Static } from 'typebox';
 
 /**
@@ -38,17 +38,5 @@ export function parseReaderConfig(value: unknown): ReaderFileConfig {
 }
 
 export function loadReaderConfig(path: string): ReaderFileConfig {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new KantineError('config_invalid', `cannot read reader config ${path}: ${(err as Error).message}`);
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (err) {
-    throw new KantineError('config_invalid', `reader config ${path} is not JSON: ${(err as Error).message}`);
-  }
-  return parseReaderConfig(value);
+  return loadConfigFile(ReaderFileConfig, path, 'reader config');
 }

@@ -39,6 +39,7 @@ export class EmbeddedBroker implements MessageBus {
   private server: Server | undefined;
   // The reader each authenticated connection belongs to.
   private readonly identities = new WeakMap<Client, string>();
+  private readonly subscriptions: { filter: string; handler: MessageHandler }[] = [];
 
   constructor(private readonly opts: EmbeddedBrokerOptions) {}
 
@@ -103,6 +104,7 @@ export class EmbeddedBroker implements MessageBus {
         done(null, null); // SUBACK 0x80 for this filter [MQTT-3.9.3-2]
       },
     });
+    for (const { filter, handler } of this.subscriptions) await this.attach(filter, handler);
     this.broker.on('clientError', (client, err) => {
       opts.log.debug({ client_id: client.id, err: err.message }, 'client error');
     });
@@ -131,9 +133,14 @@ export class EmbeddedBroker implements MessageBus {
     });
   }
 
-  subscribe(filter: string, handler: MessageHandler): Promise<void> {
+  async subscribe(filter: string, handler: MessageHandler): Promise<void> {
+    this.subscriptions.push({ filter, handler });
+    if (this.broker) await this.attach(filter, handler);
+  }
+
+  private attach(filter: string, handler: MessageHandler): Promise<void> {
     const broker = this.broker;
-    if (!broker) throw new Error('EmbeddedBroker: subscribe() before start()');
+    if (!broker) throw new Error('EmbeddedBroker: not started');
     return new Promise((resolve) => {
       broker.subscribe(
         filter,
@@ -147,7 +154,11 @@ export class EmbeddedBroker implements MessageBus {
   }
 
   publish(topic: string, payload: string | Buffer, options: PublishOptions): void {
-    this.broker?.publish(
+    if (!this.broker) {
+      this.opts.log.error({ topic }, 'publish while not started; dropped');
+      return;
+    }
+    this.broker.publish(
       {
         cmd: 'publish',
         topic,

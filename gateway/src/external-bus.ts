@@ -26,7 +26,7 @@ export class ExternalBus implements MessageBus {
 
   async start(): Promise<void> {
     const { opts } = this;
-    const client = await mqtt.connectAsync(opts.url, {
+    const client = mqtt.connect(opts.url, {
       clientId: opts.clientId,
       protocolVersion: 4,
       // A persistent session: taps published while the gateway restarts wait in the broker.
@@ -36,24 +36,47 @@ export class ExternalBus implements MessageBus {
       ...(opts.username ? { username: opts.username } : {}),
       ...(opts.password ? { password: opts.password } : {}),
       ...(opts.ca_file ? { ca: readFileSync(opts.ca_file) } : {}),
+      manualConnect: true,
     });
+    // Kept from now on: a message of the resumed session can be answered before start() returns.
+    this.client = client;
     setNoDelay(client);
+    // Handlers first: a resumed session delivers what waited for us right after CONNACK.
     client.on('message', (topic, payload) => {
       for (const h of this.handlers) if (matches(h.filter, topic)) h.handler(topic, payload);
     });
+    const connected = new Promise<void>((resolve, reject) => {
+      client.once('connect', () => resolve());
+      client.once('error', reject);
+    });
+    client.connect();
+    try {
+      await connected;
+    } catch (err) {
+      client.end(true); // fail fast at start, and leave nothing reconnecting behind
+      this.client = undefined;
+      throw err;
+    }
+    if (this.handlers.length > 0)
+      await client.subscribeAsync(
+        this.handlers.map((h) => h.filter),
+        { qos: 1 },
+      );
     client.on('error', (err) => opts.log.warn({ err: err.message }, 'external broker error'));
     client.on('offline', () => opts.log.warn('external broker unreachable; reconnecting'));
-    this.client = client;
   }
 
   async subscribe(filter: string, handler: MessageHandler): Promise<void> {
-    if (!this.client) throw new Error('ExternalBus: subscribe() before start()');
     this.handlers.push({ filter, handler });
-    await this.client.subscribeAsync(filter, { qos: 1 });
+    await this.client?.subscribeAsync(filter, { qos: 1 });
   }
 
   publish(topic: string, payload: string | Buffer, options: PublishOptions): void {
-    this.client?.publish(topic, payload, { qos: options.qos, retain: options.retain ?? false }, (err) => {
+    if (!this.client) {
+      this.opts.log.error({ topic }, 'publish while not started; dropped');
+      return;
+    }
+    this.client.publish(topic, payload, { qos: options.qos, retain: options.retain ?? false }, (err) => {
       if (err) this.opts.log.error({ topic, err: err.message }, 'publish failed');
     });
   }

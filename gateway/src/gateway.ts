@@ -110,7 +110,6 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         log,
         onRefused: (e) => this.emit('refused', e),
       });
-      await broker.start();
       this.busRef = broker;
     } else {
       const bus = new ExternalBus({
@@ -121,7 +120,6 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         ca_file: config.mqtt.ca_file,
         log,
       });
-      await bus.start();
       this.busRef = bus;
     }
 
@@ -142,6 +140,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         this.bus.publish(benchEchoTopic(site, reader, 'res'), payload, { qos: 1 });
       });
     }
+    // Only now do readers get in: every message has its handler from the first one on.
+    await this.bus.start();
     for (const r of this.readerCache.values()) this.publishReaderConfig(r.id);
 
     const app: FastifyInstance = Fastify({

@@ -49,10 +49,6 @@ export class EmbeddedBroker implements MessageBus {
     return typeof addr === 'object' && addr ? addr.port : 0;
   }
 
-  get connectedClients(): number {
-    return this.broker?.connectedClients ?? 0;
-  }
-
   async start(): Promise<void> {
     const { opts } = this;
     const refuse = (event: RefusedEvent) => {
@@ -171,15 +167,6 @@ export class EmbeddedBroker implements MessageBus {
         if (err) this.opts.log.error({ topic, err: err.message }, 'publish failed');
       },
     );
-  }
-
-  /** Closes a reader's connections now (e.g. when its credentials are revoked). */
-  disconnectReader(readerId: string): void {
-    // aedes keeps clients in a private map; closing by identity is all we need.
-    const clients = (this.broker as unknown as { clients: Record<string, Client> } | undefined)?.clients ?? {};
-    for (const client of Object.values(clients)) {
-      if (this.identities.get(client) === readerId) client.close();
-    }
   }
 
   async close(): Promise<void> {

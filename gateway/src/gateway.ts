@@ -89,10 +89,6 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     return typeof addr === 'object' && addr ? addr.port : 0;
   }
 
-  get backlog(): number {
-    return this.processor?.backlog ?? 0;
-  }
-
   async start(): Promise<void> {
     const { config, log } = this;
     const site = config.site.id;

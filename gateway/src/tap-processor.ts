@@ -44,10 +44,6 @@ export class TapProcessor extends EventEmitter<TapProcessorEvents> {
     super();
   }
 
-  get backlog(): number {
-    return this.queue.length;
-  }
-
   enqueue(work: TapWork): void {
     if (this.queue.length >= MAX_QUEUE) {
       this.log.warn({ backlog: this.queue.length }, 'tap queue full; dropping (the reader will re-send)');

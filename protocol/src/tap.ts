@@ -16,6 +16,12 @@ export const LegacyCard = Type.Object(
 export const CardRead = Type.Union([LegacyCard]);
 export type CardRead = Static<typeof CardRead>;
 
+/**
+ * The highest `attempt` a tap carries. A reader re-sends at most every 100 ms for at most 10 s
+ * (the bounds of ReaderConfig), i.e. 101 sends; later re-sends repeat this number.
+ */
+export const TAP_MAX_ATTEMPT = 100;
+
 /** Published by a reader when a card is presented. Re-sent with the same `tap_id` until answered. */
 export const Tap = Type.Object(
   {
@@ -24,7 +30,7 @@ export const Tap = Type.Object(
     reader_id: Id('the reader that read the card; must match the topic'),
     card: CardRead,
     read_at: Timestamp,
-    attempt: Type.Integer({ minimum: 1, maximum: 100, description: '1 for the first send, then 2, 3, …' }),
+    attempt: Type.Integer({ minimum: 1, maximum: TAP_MAX_ATTEMPT, description: '1 for the first send, then 2, 3, …' }),
   },
   { additionalProperties: false, $id: 'Tap', title: 'Tap' },
 );

@@ -6,6 +6,7 @@ import {
   decodePayload,
   ProtocolError,
   readerTopic,
+  TAP_MAX_ATTEMPT,
   type Tap,
   type TapCancel,
 } from '@kantine/protocol';
@@ -87,7 +88,7 @@ export class TapClient extends EventEmitter<TapClientEvents> {
         tap,
         resolve,
         resendTimer: setInterval(() => {
-          tap.attempt += 1;
+          tap.attempt = Math.min(tap.attempt + 1, TAP_MAX_ATTEMPT);
           send();
         }, this.timing.resend_interval_ms),
         deadlineTimer: setTimeout(() => this.giveUp(tap.tap_id), this.timing.answer_timeout_ms),

@@ -85,6 +85,8 @@ export class PcscPort extends EventEmitter<CardPortEvents> implements CardPort {
     this.nfc = nfc;
     nfc.on('reader', (reader: PcscReader) => this.attach(reader));
     nfc.on('error', (err: Error) => {
+      // A context we closed reports its own cancellation ("Command cancelled"): not a fault.
+      if (this.nfc !== nfc) return;
       // A dead context (pcscd gone) never recovers by itself: build a new one.
       this.emit('error', err);
       this.scheduleRestart();
@@ -93,12 +95,17 @@ export class PcscPort extends EventEmitter<CardPortEvents> implements CardPort {
 
   private close(): void {
     const nfc = this.nfc;
+    const reader = this.reader;
     this.nfc = undefined;
     this.detach();
-    try {
-      nfc?.close();
-    } catch {
-      // closing a dead context throws; it is gone either way
+    // nfc-pcsc's close() ends the context's monitor but not the readers' own status threads:
+    // close the reader too, or it keeps the process alive and holds the reader.
+    for (const closable of [reader, nfc]) {
+      try {
+        closable?.close();
+      } catch {
+        // closing a dead context or reader throws; it is gone either way
+      }
     }
   }
 

@@ -1,4 +1,6 @@
-/** Anything with on/off, e.g. Node's EventEmitter or MQTT.js's client. */
+import type { EventEmitter } from 'node:events';
+
+/** Anything with on/off: Node's EventEmitter (servers, sockets) or MQTT.js's client. */
 interface Emitter {
   on(event: string, listener: (...args: never[]) => void): unknown;
   off(event: string, listener: (...args: never[]) => void): unknown;
@@ -6,7 +8,7 @@ interface Emitter {
 
 /** Waits for an event whose arguments pass `test`, at most `timeout_ms`: every wait is bounded. */
 export function waitForEvent<A extends unknown[]>(
-  emitter: Emitter,
+  emitter: Emitter | EventEmitter,
   event: string,
   test: (...args: A) => boolean = () => true,
   timeout_ms = 5_000,

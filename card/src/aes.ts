@@ -24,9 +24,8 @@ export function cbcDecrypt(key: Uint8Array, iv: Uint8Array, data: Uint8Array): B
 export const ZERO_IV = Buffer.alloc(BLOCK);
 
 /** ISO/IEC 9797-1 padding method 2: `80` then zeros to a whole number of blocks (at least one byte). */
-export function padM2(data: Uint8Array, blocks?: number): Buffer {
-  const len = blocks ? blocks * BLOCK : (Math.floor(data.length / BLOCK) + 1) * BLOCK;
-  if (len <= data.length) throw new RangeError('no room for padding');
+export function padM2(data: Uint8Array): Buffer {
+  const len = (Math.floor(data.length / BLOCK) + 1) * BLOCK;
   const out = Buffer.alloc(len);
   out.set(data);
   out[data.length] = 0x80;

@@ -15,8 +15,3 @@ export function diversifyAes128(master: Uint8Array, input: Uint8Array): Buffer {
   if (padded) d[1 + input.length] = 0x80;
   return cmacCore(master, d, padded);
 }
-
-/** The diversification input kantine uses for a card: UID ‖ application id ‖ system identifier. */
-export function cardDiversificationInput(uid: Uint8Array, aid: Uint8Array, systemId: Uint8Array): Buffer {
-  return Buffer.concat([uid, aid, systemId]);
-}

@@ -55,7 +55,8 @@ export const GatewayConfig = Type.Object(
     group_commit: Type.Object(
       {
         // One transaction holds at most this many taps: bounds the time a batch holds the
-        // event loop (~20 µs a tap) and the decisions lost if that one commit fails.
+        // event loop (~45 µs a tap, measured: docs/benchmarks.md) and the decisions lost if that
+        // one commit fails.
         max_batch: Type.Integer({ minimum: 1, maximum: 1_000, default: 256 }),
       },
       { additionalProperties: false, default: {} },

@@ -5,7 +5,6 @@ import {
   type Decision,
   decodePayload,
   type ErrorCode,
-  isCode,
   KantineError,
   parseReaderTopic,
   peekTapId,
@@ -101,7 +100,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         host: config.mqtt.host,
         port: config.mqtt.port,
         tls: config.mqtt.tls,
-        readerSecretHash: (id) => this.activeReader(id)?.secret_hash,
+        readerSecretHash: (id) => this.readerCache.get(id)?.secret_hash,
         benchEcho: config.bench_echo,
         log,
         onRefused: (e) => this.emit('refused', e),
@@ -182,13 +181,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     );
   }
 
-  private activeReader(id: string): ReaderRow | undefined {
-    return this.readerCache.get(id);
-  }
-
   /** Publishes a reader's retained config: its till and the site's timing. */
   publishReaderConfig(readerId: string): void {
-    const reader = this.ledger.getReader(readerId);
+    const reader = this.readerCache.get(readerId);
     const till = reader?.till_id ? this.ledger.getTill(reader.till_id) : undefined;
     if (!till) return;
     const place = this.ledger.getPlace(till.place_id);
@@ -211,8 +206,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 
   private reject(readerId: string, topic: string, err: unknown, payload: Buffer): void {
     const kerr = err instanceof KantineError ? err : new KantineError('internal_error', String(err));
-    const code: ErrorCode =
-      isCode(kerr.code) && codes[kerr.code].kind === 'error' ? (kerr.code as ErrorCode) : 'internal_error';
+    const code: ErrorCode = codes[kerr.code].kind === 'error' ? (kerr.code as ErrorCode) : 'internal_error';
     const tapId = peekTapId(payload);
     this.log.warn({ topic, code, tap_id: tapId, details: kerr.details }, 'refused a message from a reader');
     this.processor?.sendError(readerId, topic, code, kerr.message, tapId, kerr.details);
@@ -227,7 +221,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     if (payloadReaderId !== t.reader) {
       throw new KantineError('reader_mismatch', `payload names reader ${payloadReaderId}, topic ${t.reader}`);
     }
-    const reader = this.activeReader(t.reader);
+    const reader = this.readerCache.get(t.reader);
     if (!reader) throw new KantineError('unknown_reader', `no reader ${t.reader}`);
     if (requireTill && !reader.till_id) throw new KantineError('reader_not_assigned');
     return reader.till_id;

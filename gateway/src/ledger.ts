@@ -97,9 +97,6 @@ export class Ledger {
          VALUES (@entry_id, @line_no, @product_id, @name, @quantity, @unit_price_ore)`,
       ),
       setBalance: db.prepare<[number, string]>('UPDATE accounts SET balance_ore = ? WHERE id = ?'),
-      getReader: db.prepare<[string], ReaderRow>(
-        'SELECT id, till_id, secret_hash, revoked_at FROM readers WHERE id = ?',
-      ),
       getProduct: db.prepare<[string], Product & { active: number }>('SELECT * FROM products WHERE id = ?'),
       getTill: db.prepare<[string], Till>('SELECT * FROM tills WHERE id = ?'),
     };
@@ -162,10 +159,6 @@ export class Ledger {
          ON CONFLICT (id) DO UPDATE SET till_id = excluded.till_id, secret_hash = excluded.secret_hash, revoked_at = NULL`,
       )
       .run({ ...r, created_at: this.now() });
-  }
-
-  getReader(id: string): ReaderRow | undefined {
-    return this.stmt.getReader.get(id);
   }
 
   listReaders(): ReaderRow[] {

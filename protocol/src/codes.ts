@@ -111,10 +111,6 @@ export type ErrorCode = Exclude<Code, DeclineCode>;
 
 export const declineCodes = Object.keys(codes).filter((c) => codes[c as Code].kind === 'decline') as DeclineCode[];
 
-export function isCode(value: unknown): value is Code {
-  return typeof value === 'string' && Object.hasOwn(codes, value);
-}
-
 /**
  * An operating error with a stable code. Programmer errors are plain `Error`s (or assertions);
  * anything a user, a reader or a config file can cause is a `KantineError`.

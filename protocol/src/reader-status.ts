@@ -1,5 +1,5 @@
 import Type, { type Static } from 'typebox';
-import { Id, Timestamp } from './ids.ts';
+import { Id } from './ids.ts';
 
 /**
  * A reader's state, retained. The reader publishes `online` when it connects and registers an
@@ -12,7 +12,10 @@ export const ReaderStatus = Type.Object(
     reader_id: Id('the reader'),
     state: Type.Union([Type.Literal('online'), Type.Literal('offline')]),
     reason: Type.Optional(Type.Union([Type.Literal('connection_lost'), Type.Literal('shutdown')])),
-    since: Timestamp,
+    since: Type.String({
+      format: 'date-time',
+      description: 'when the connection this status belongs to began (for offline: the one that ended)',
+    }),
     version: Type.Optional(Type.String({ maxLength: 40 })),
     port: Type.Optional(
       Type.Object(

@@ -43,6 +43,8 @@ export class ReaderDaemon extends EventEmitter<ReaderDaemonEvents> {
   private client: MqttClient | undefined;
   private taps: TapClient | undefined;
   private tillConfig: ReaderConfig | undefined;
+  // When this reader last came online (or, before that, was started): the status's `since`.
+  private since = new Date();
 
   constructor(private readonly opts: ReaderDaemonOptions) {
     super();
@@ -63,7 +65,7 @@ export class ReaderDaemon extends EventEmitter<ReaderDaemonEvents> {
       reader_id: config.reader_id,
       state,
       ...(reason ? { reason } : {}),
-      since: new Date().toISOString(),
+      since: this.since.toISOString(),
       version: READER_VERSION,
       port: { kind: port.kind, ready: port.ready, ...(port.name ? { name: port.name } : {}) },
     };
@@ -103,6 +105,7 @@ export class ReaderDaemon extends EventEmitter<ReaderDaemonEvents> {
       client.publish(statusTopic, JSON.stringify(this.status('online')), { qos: 1, retain: true });
 
     client.on('connect', () => {
+      this.since = new Date();
       log.info({ url: config.broker.url }, 'connected to gateway');
       client.subscribe(
         readerSubscribes.map((k) => readerTopic(config.site, config.reader_id, k)),

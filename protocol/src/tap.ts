@@ -2,8 +2,9 @@ import Type, { type Static } from 'typebox';
 import { Id, TapId, Timestamp } from './ids.ts';
 
 /**
- * A card as the reader saw it. This slice knows UID-only cards ("legacy"), the kind in
- * children's pockets today. The UID is the anti-collision id: 4, 7 or 10 bytes, upper-case hex.
+ * A UID-only card ("legacy"), the kind in children's pockets today: anyone can copy its UID, so
+ * it is weaker and a site can refuse it. The UID is the anti-collision id: 4, 7 or 10 bytes,
+ * upper-case hex.
  */
 export const LegacyCard = Type.Object(
   {
@@ -13,7 +14,23 @@ export const LegacyCard = Type.Object(
   { additionalProperties: false },
 );
 
-export const CardRead = Type.Union([LegacyCard]);
+/**
+ * A kantine NTAG 424 DNA: the UID from anti-collision and the SUN message the chip mirrored into
+ * its NDEF URL on this read (encrypted PICCData and a MAC only the key holder can check). No key
+ * is involved on the reader.
+ */
+export const SunCard = Type.Object(
+  {
+    kind: Type.Literal('ntag424'),
+    uid: Type.String({ pattern: '^[0-9A-F]{14}$', description: 'card UID (7 bytes), upper-case hex' }),
+    batch: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9-]{0,31}$', description: 'the batch named in the card URL' }),
+    picc: Type.String({ pattern: '^[0-9A-F]{32}$', description: 'encrypted PICCData (16 bytes), upper-case hex' }),
+    mac: Type.String({ pattern: '^[0-9A-F]{16}$', description: 'SDM MAC (8 bytes), upper-case hex' }),
+  },
+  { additionalProperties: false },
+);
+
+export const CardRead = Type.Union([LegacyCard, SunCard]);
 export type CardRead = Static<typeof CardRead>;
 
 /**

@@ -1,5 +1,4 @@
 import {
-  type BatchMasterKeys,
   buildSunNdef,
   type CardError,
   cardKey,
@@ -17,32 +16,14 @@ import {
   verifySun,
 } from '@kantine/card';
 import test from 'ava';
+import { BATCH, KEYS, masters, onReader, programmedCard, readTwin, URL_BASE } from './helpers/cards.ts';
 
-const BATCH = 'TEST-01';
-const URL_BASE = 'https://kort.kantine.example/t';
-const masters = (seed: number): BatchMasterKeys => ({
-  appMaster: Buffer.alloc(16, seed),
-  sdmMaster: Buffer.alloc(16, seed + 1),
-});
-const KEYS = masters(0x11);
 const UID = '04A1B2C3D4E580';
 
-/** A card on the "reader": the host talks straight to the twin (the vpcd tests add pcscd). */
-function onReader(card: Ntag424Card) {
-  card.reset();
-  const transmit = async (apdu: Buffer) => card.transmit(apdu);
-  return { host: new Ntag424(transmit), transmit };
-}
-
-async function programmed(uid = UID, keys = KEYS): Promise<Ntag424Card> {
-  const card = new Ntag424Card(uid);
-  const result = await personalizeCard(onReader(card).host, { batch: BATCH, keys, urlBase: URL_BASE });
-  if (result.outcome !== 'programmed') throw new Error('expected a fresh card');
-  return card;
-}
+const programmed = (uid = UID, keys = KEYS) => programmedCard(uid, keys);
 
 async function tap(card: Ntag424Card) {
-  const read = await readCard(onReader(card).transmit);
+  const read = await readTwin(card);
   if (read.kind !== 'ntag424') throw new Error(`read a ${read.kind} card`);
   return read;
 }

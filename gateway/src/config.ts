@@ -61,6 +61,14 @@ export const GatewayConfig = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    cards: Type.Object(
+      {
+        // UID-only cards can be copied by anyone with a phone; switch them off once every child
+        // has a kantine card (docs/cards.md).
+        allow_legacy: Type.Boolean({ default: true, description: 'accept UID-only (legacy) cards' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     bench_echo: Type.Boolean({
       default: false,
       description: 'answer readers on their echo topic with no ledger work (benchmark baseline only)',

@@ -92,6 +92,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const { config, log } = this;
     const site = config.site.id;
     this.ledgerRef = new Ledger(config.database, this.clock);
+    this.ledgerRef.allowLegacyCards = config.cards.allow_legacy;
     this.reloadReaders(); // before the broker listens: readers authenticate against this
 
     if (config.mqtt.mode === 'embedded') {

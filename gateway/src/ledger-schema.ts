@@ -113,4 +113,29 @@ export const migrations: readonly string[] = [
     created_at TEXT NOT NULL
   ) STRICT;
   `,
+  // 2: NTAG 424 DNA cards. A batch's SDM master key lets the gateway derive each card's SUN keys
+  // (it never holds the key that reprograms a card); a card keeps the last SUN counter accepted,
+  // so a replayed message is refused. SQLite cannot widen a CHECK in place: rebuild the table.
+  `
+  CREATE TABLE card_batches (
+    id         TEXT PRIMARY KEY,
+    sdm_master BLOB NOT NULL CHECK (length(sdm_master) = 16),
+    created_at TEXT NOT NULL
+  ) STRICT;
+
+  CREATE TABLE cards_v2 (
+    uid         TEXT PRIMARY KEY,
+    account_id  TEXT REFERENCES accounts (id),
+    state       TEXT NOT NULL CHECK (state IN ('stock', 'active', 'blocked', 'replaced')),
+    kind        TEXT NOT NULL DEFAULT 'legacy' CHECK (kind IN ('legacy', 'ntag424')),
+    batch_id    TEXT REFERENCES card_batches (id),
+    sun_counter INTEGER NOT NULL DEFAULT 0 CHECK (sun_counter BETWEEN 0 AND 16777215),
+    label       TEXT,
+    CHECK ((kind = 'ntag424') = (batch_id IS NOT NULL))
+  ) STRICT;
+  INSERT INTO cards_v2 (uid, account_id, state, kind, label) SELECT uid, account_id, state, kind, label FROM cards;
+  DROP TABLE cards;
+  ALTER TABLE cards_v2 RENAME TO cards;
+  CREATE INDEX cards_by_account ON cards (account_id);
+  `,
 ];

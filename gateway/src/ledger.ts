@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import { type Decision, KantineError, type SaleLine, type Tap, type TapCancel } from '@kantine/protocol';
 import Database from 'better-sqlite3';
 import { v7 as uuidv7 } from 'uuid';
-import { type AccountRow, authorize, type BasketRow, type CardRow } from './authorizer.ts';
+import { type AccountRow, authorize, type BasketRow, type BatchRow, type CardRow } from './authorizer.ts';
 import type { Clock } from './clock.ts';
 import { migrations } from './ledger-schema.ts';
 
@@ -59,6 +59,8 @@ export const MAX_BASKET_LINES = 50;
 export class Ledger {
   readonly db: Database.Database;
   private readonly stmt;
+  /** The site setting for UID-only cards (gateway config `cards.allow_legacy`). */
+  allowLegacyCards = true;
 
   constructor(
     path: string,
@@ -78,7 +80,11 @@ export class Ledger {
         `INSERT INTO taps (tap_id, reader_id, till_id, card_uid, outcome, code, decision, decided_at)
          VALUES (@tap_id, @reader_id, @till_id, @card_uid, @outcome, @code, @decision, @decided_at)`,
       ),
-      getCard: db.prepare<[string], CardRow>('SELECT uid, account_id, state FROM cards WHERE uid = ?'),
+      getCard: db.prepare<[string], CardRow>(
+        'SELECT uid, account_id, state, kind, batch_id, sun_counter FROM cards WHERE uid = ?',
+      ),
+      getBatch: db.prepare<[string], BatchRow>('SELECT id, sdm_master FROM card_batches WHERE id = ?'),
+      setSunCounter: db.prepare<[number, string]>('UPDATE cards SET sun_counter = ? WHERE uid = ?'),
       getAccount: db.prepare<[string], AccountRow>('SELECT id, first_name, balance_ore FROM accounts WHERE id = ?'),
       getBasket: db.prepare<[string], BasketRow & { created_at: string }>('SELECT * FROM baskets WHERE till_id = ?'),
       deleteBasket: db.prepare<[string]>('DELETE FROM baskets WHERE till_id = ?'),
@@ -197,13 +203,44 @@ export class Ledger {
       .run(a.id, a.first_name, a.last_name ?? '', this.now());
   }
 
-  putCard(c: { uid: string; account_id: string | null; state: CardRow['state']; label?: string }): void {
+  /**
+   * Registers a card. A kantine card (`ntag424`) names its batch, whose SDM master key must be
+   * known here first (`putBatch`); re-registering keeps its SUN counter.
+   */
+  putCard(c: {
+    uid: string;
+    account_id: string | null;
+    state: CardRow['state'];
+    kind?: CardRow['kind'];
+    batch_id?: string | null;
+    label?: string;
+  }): void {
+    const kind = c.kind ?? 'legacy';
+    if (kind === 'ntag424' && !c.batch_id)
+      throw new KantineError('invalid_request', 'an NTAG 424 DNA card names its batch');
     this.db
       .prepare(
-        `INSERT INTO cards (uid, account_id, state, label) VALUES (@uid, @account_id, @state, @label)
-         ON CONFLICT (uid) DO UPDATE SET account_id = excluded.account_id, state = excluded.state, label = excluded.label`,
+        `INSERT INTO cards (uid, account_id, state, kind, batch_id, label)
+         VALUES (@uid, @account_id, @state, @kind, @batch_id, @label)
+         ON CONFLICT (uid) DO UPDATE SET account_id = excluded.account_id, state = excluded.state,
+           kind = excluded.kind, batch_id = excluded.batch_id, label = excluded.label`,
       )
-      .run({ label: null, ...c });
+      .run({ label: null, ...c, kind, batch_id: kind === 'ntag424' ? c.batch_id : null });
+  }
+
+  getCard(uid: string): CardRow | undefined {
+    return this.stmt.getCard.get(uid);
+  }
+
+  /** Makes a batch of kantine cards known: its SDM master key verifies every card's taps. */
+  putBatch(b: { id: string; sdm_master: Uint8Array }): void {
+    if (b.sdm_master.length !== 16) throw new KantineError('invalid_request', 'an SDM master key is 16 bytes');
+    this.db
+      .prepare(
+        `INSERT INTO card_batches (id, sdm_master, created_at) VALUES (?, ?, ?)
+         ON CONFLICT (id) DO UPDATE SET sdm_master = excluded.sdm_master`,
+      )
+      .run(b.id, Buffer.from(b.sdm_master), this.now());
   }
 
   getAccount(id: string): AccountRow | undefined {
@@ -289,11 +326,29 @@ export class Ledger {
     if (stored) return { decision: stored, replay: true };
 
     const decided_at = this.now();
-    const card = this.stmt.getCard.get(tap.card.uid);
+    const read = tap.card;
+    const card = this.stmt.getCard.get(read.uid);
+    const batch = read.kind === 'ntag424' ? this.stmt.getBatch.get(read.batch) : undefined;
     const account = card?.account_id ? this.stmt.getAccount.get(card.account_id) : undefined;
     const basketRow = this.stmt.getBasket.get(tillId);
-    const verdict = authorize({ card, account, basket: basketRow });
-    const base = { v: 1 as const, tap_id: tap.tap_id, reader_id: tap.reader_id, till_id: tillId, decided_at };
+    const verdict = authorize({
+      read,
+      card,
+      batch,
+      account,
+      basket: basketRow,
+      settings: { allowLegacy: this.allowLegacyCards },
+    });
+    // A genuine SUN message is used up whatever the outcome: the same message never passes twice.
+    if (verdict.sunCounter !== undefined) this.stmt.setSunCounter.run(verdict.sunCounter, read.uid);
+    const base = {
+      v: 1 as const,
+      tap_id: tap.tap_id,
+      reader_id: tap.reader_id,
+      till_id: tillId,
+      ...(card ? { card_kind: read.kind } : {}),
+      decided_at,
+    };
 
     let decision: Decision;
     switch (verdict.outcome) {

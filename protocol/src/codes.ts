@@ -25,6 +25,36 @@ export const codes = {
     en: 'Unknown card',
     action_da: 'Kortet er ikke tilknyttet en konto. En forælder skal aktivere kortet.',
   },
+  card_unknown_batch: {
+    kind: 'decline',
+    da: 'Kortet er fra et kortparti, denne skole ikke kender',
+    en: 'Card from a batch this site does not know',
+    action_da: 'Kortet er ikke registreret her. Kontakt IT, hvis kortet burde virke.',
+  },
+  card_cloned: {
+    kind: 'decline',
+    da: 'Kortet er ikke ægte',
+    en: 'Card is not genuine (copied)',
+    action_da: 'Kortet ligner et kopieret kort. Behold kortet og kontakt kontoret.',
+  },
+  card_tampered: {
+    kind: 'decline',
+    da: 'Kortets besked er ændret',
+    en: 'Card message was altered',
+    action_da: 'Bed barnet om at bippe igen. Sker det igen, så kontakt IT.',
+  },
+  card_replayed: {
+    kind: 'decline',
+    da: 'Kortets besked er brugt før',
+    en: 'Card message was used before (replay)',
+    action_da: 'Bed barnet om at bippe igen med kortet. Sker det igen, så kontakt IT.',
+  },
+  legacy_card_refused: {
+    kind: 'decline',
+    da: 'Gamle kort virker ikke længere her',
+    en: 'Old (UID-only) cards are no longer accepted here',
+    action_da: 'Barnet skal have et nyt kort. En forælder kan bestille det i forældreportalen.',
+  },
   card_not_active: {
     kind: 'decline',
     da: 'Kortet er ikke aktiveret',

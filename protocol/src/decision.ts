@@ -33,6 +33,11 @@ export const Decision = Type.Object(
     amount_ore: Type.Optional(Ore('amount charged (approved) or asked (declined), in øre')),
     balance_ore: Type.Optional(Ore('the account balance after this decision, in øre')),
     first_name: Type.Optional(Type.String({ maxLength: 80 })),
+    card_kind: Type.Optional(
+      Type.Union([Type.Literal('legacy'), Type.Literal('ntag424')], {
+        description: 'the kind of card that was read; `legacy` (UID-only) cards are weaker and should be replaced',
+      }),
+    ),
     lines: Type.Optional(Type.Array(SaleLine, { maxItems: 50 })),
     entry_id: Type.Optional(Type.String({ description: 'the ledger entry of an approved sale' })),
     decided_at: Timestamp,

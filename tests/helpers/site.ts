@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { VirtualCard } from '@kantine/card';
 import { type Clock, Gateway, type Ledger, parseGatewayConfig } from '@kantine/gateway';
 import { type CardRead, type Decision, readerTopic, type Tap } from '@kantine/protocol';
 import { type Feedback, parseReaderConfig, ReaderDaemon, SimulatedPort, type TapResult } from '@kantine/reader';
@@ -67,8 +68,8 @@ export interface TestReader {
   daemon: ReaderDaemon;
   port: SimulatedPort;
   feedback: RecordingFeedback;
-  /** Taps a card and resolves with the reader's result. */
-  tap(uid: string): Promise<TapResult>;
+  /** Taps a card (a UID-only card, or a card twin) and resolves with the reader's result. */
+  tap(card: string | VirtualCard): Promise<TapResult>;
 }
 
 export class RecordingFeedback implements Feedback {
@@ -86,7 +87,13 @@ export class RecordingFeedback implements Feedback {
 
 export async function startSite(
   t: ExecutionContext,
-  options: { clock?: Clock; mqtt?: { mode: 'external'; url: string }; site?: string } = {},
+  options: {
+    clock?: Clock;
+    mqtt?: { mode: 'external'; url: string };
+    site?: string;
+    /** More gateway config (e.g. `cards`). */
+    config?: Record<string, unknown>;
+  } = {},
 ): Promise<TestSite> {
   const dir = mkdtempSync(join(tmpdir(), 'kantine-test-'));
   const site = options.site ?? SITE;
@@ -95,6 +102,7 @@ export async function startSite(
     database: join(dir, 'gateway.db'),
     mqtt: options.mqtt ?? { mode: 'embedded', host: '127.0.0.1', port: 0 },
     http: { host: '127.0.0.1', port: 0 },
+    ...options.config,
   });
   const gateway = new Gateway({ config, log: silent, ...(options.clock ? { clock: options.clock } : {}) });
   await gateway.start();
@@ -137,9 +145,10 @@ export async function startSite(
         daemon,
         port,
         feedback,
-        tap: async (uid) => {
+        tap: async (card) => {
+          const uid = typeof card === 'string' ? card : card.uid.toString('hex').toUpperCase();
           const done = waitForEvent<[TapResult, CardRead]>(daemon, 'result', (_r, card) => card.uid === uid, 15_000);
-          port.tap(uid);
+          port.tap(card);
           return (await done)[0];
         },
       };
@@ -159,12 +168,12 @@ export async function startSite(
   return testSite;
 }
 
-export function makeTap(readerId: string, uid: string, tapId = uuidv7()): Tap {
+export function makeTap(readerId: string, card: string | CardRead, tapId = uuidv7()): Tap {
   return {
     v: 1,
     tap_id: tapId,
     reader_id: readerId,
-    card: { kind: 'legacy', uid },
+    card: typeof card === 'string' ? { kind: 'legacy', uid: card } : card,
     read_at: new Date().toISOString(),
     attempt: 1,
   };

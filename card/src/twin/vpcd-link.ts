@@ -6,6 +6,8 @@ import { createConnection, type Socket } from 'node:net';
  */
 export interface VirtualCard {
   readonly atr: Buffer;
+  /** The UID it gives in anticollision. */
+  readonly uid: Buffer;
   /** Power off, power on or reset: the card forgets any session. */
   reset(): void;
   /** One command APDU in, one response (data ‖ SW1 SW2) out. */

@@ -6,6 +6,8 @@ export interface CardPortEvents {
   card: [card: CardRead];
   /** The NFC hardware came or went (reader unplugged, pcscd restarted, …). */
   ready: [ready: boolean, name: string | undefined];
+  /** A card was there but could not be read whole (pulled away mid-read): no tap. */
+  misread: [err: Error];
   error: [err: Error];
 }
 

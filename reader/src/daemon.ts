@@ -20,6 +20,8 @@ export const READER_VERSION = '0.1.0';
 
 export interface ReaderDaemonEvents {
   result: [result: TapResult, card: CardRead];
+  /** A card could not be read whole: no tap was made. */
+  misread: [err: Error];
   connected: [];
   config: [config: ReaderConfig];
 }
@@ -132,6 +134,11 @@ export class ReaderDaemon extends EventEmitter<ReaderDaemonEvents> {
       if (client.connected) publishStatus();
     });
     port.on('error', (err) => log.warn({ err: err.message }, 'card port error'));
+    port.on('misread', (err) => {
+      log.info({ err: err.message }, 'card not read whole (pulled away?): no tap');
+      this.opts.feedback.readFailed();
+      this.emit('misread', err);
+    });
     port.on('card', (card) => {
       void this.onCard(card);
     });

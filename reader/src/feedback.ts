@@ -8,6 +8,8 @@ export interface Feedback {
   noAnswer(): void;
   /** The gateway refused our message (a bug or a misconfigured reader). */
   error(code: string): void;
+  /** The card left before it was read whole: nothing was sent; tap again. */
+  readFailed(): void;
 }
 
 const kr = (ore: number) => `${(ore / 100).toFixed(2).replace('.', ',')} kr`;
@@ -39,6 +41,10 @@ export class ConsoleFeedback implements Feedback {
 
   error(code: string): void {
     this.write(`  [læser] FEJL / ERROR  ${code}`);
+  }
+
+  readFailed(): void {
+    this.write('  [læser] PRØV IGEN / TRY AGAIN  (kortet blev fjernet for tidligt / card removed too soon)');
   }
 }
 
@@ -90,7 +96,11 @@ export class Acr122uFeedback implements Feedback {
     this.play('error');
   }
 
-  error(): void {
+  error(_code: string): void {
+    this.play('error');
+  }
+
+  readFailed(): void {
     this.play('error');
   }
 }

@@ -1,22 +1,29 @@
 import { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
+import { createConnection } from 'node:net';
+import { readCard } from '@kantine/card';
 import type { CardPort, CardPortEvents } from './card-port.ts';
 import type { EscapeChannel } from './feedback.ts';
 
 /**
  * The only module that touches `nfc-pcsc` (and through it pcscd and the NFC hardware). The
- * library has had no release since 2021, so it stays behind this port.
+ * library has had no release since 2021, so it stays behind this port, which heals what it
+ * cannot: a dead PC/SC context (pcscd restarted) is rebuilt, a reader that goes away is waited
+ * for, and a card pulled away mid-read gives no tap.
  */
 
 // The parts of nfc-pcsc we use (it ships no types).
 interface PcscReader extends EventEmitter {
   name: string;
   autoProcessing: boolean;
+  connection: unknown;
+  /** Set while a card is on the reader (nfc-pcsc clears it when the card leaves). */
+  card: unknown;
   transmit(data: Buffer, responseMaxLength: number): Promise<Buffer>;
+  control(data: Buffer, responseMaxLength: number): Promise<Buffer>;
+  connect(mode?: string): Promise<unknown>;
+  disconnect(): Promise<unknown>;
   close(): void;
-}
-interface PcscCard {
-  atr?: Buffer;
 }
 interface Nfc extends EventEmitter {
   close(): void;
@@ -33,20 +40,32 @@ export function loadNfcPcsc(): NfcConstructor | undefined {
   }
 }
 
-// PC/SC pseudo-APDU "get data: UID" (PC/SC part 3, §3.2.2.1.3); every contactless reader has it.
-const GET_UID = Buffer.from([0xff, 0xca, 0x00, 0x00, 0x00]);
-// After the PC/SC context dies (pcscd restarted), wait this long before building a new one, and
-// never longer than the max: a reader that heals slowly is a queue at the till.
-const RESTART_DELAY_MS = 500;
-const RESTART_DELAY_MAX_MS = 5_000;
+// After the PC/SC context dies (pcscd restarted), wait this long before building a new one,
+// doubling up to the max: a reader that heals slowly is a queue at the till.
+const RESTART_DELAY_MS = 250;
+const RESTART_DELAY_MAX_MS = 2_000;
+// A reader gone this long without a new one appearing: rebuild the context anyway, as nfc-pcsc
+// can lose the error that should have told us it died.
+const ORPHAN_MS = 3_000;
+// pcscd's client socket (pcsc-lite's default; PCSCLITE_CSOCK_NAME moves it, as for libpcsclite).
+const PCSCD_SOCKET = process.env.PCSCLITE_CSOCK_NAME ?? '/run/pcscd/pcscd.comm';
+// The longest answer we read: a short APDU's 256 bytes and the status word.
+const MAX_RESPONSE = 258;
+// A failed read is retried this far apart, for this long, while pcscd still sees a card.
+const READ_RETRY_MS = 150;
+const READ_RETRY_WINDOW_MS = 3_000;
 
 export class PcscPort extends EventEmitter<CardPortEvents> implements CardPort {
   readonly kind = 'pcsc' as const;
   private nfc: Nfc | undefined;
+  private readers = new Set<PcscReader>();
   private reader: PcscReader | undefined;
+  private reading = false;
   private stopped = true;
   private restartDelay = RESTART_DELAY_MS;
   private restartTimer: NodeJS.Timeout | undefined;
+  private orphanTimer: NodeJS.Timeout | undefined;
+  private pcscdMissing = false;
 
   constructor(
     private readonly NFC: NfcConstructor,
@@ -63,27 +82,75 @@ export class PcscPort extends EventEmitter<CardPortEvents> implements CardPort {
     return this.reader?.name;
   }
 
-  /** The open reader's escape channel, for LED and buzzer feedback. */
+  /**
+   * The open reader's escape channel, for LED and buzzer feedback: a CCID escape through a direct
+   * connection when no card holds one (after a quick tap the card is already gone).
+   */
   escape(): EscapeChannel | undefined {
     const reader = this.reader;
-    return reader ? { transmit: (apdu) => reader.transmit(apdu, 2) } : undefined;
+    if (!reader) return undefined;
+    return {
+      transmit: async (apdu) => {
+        if (reader.connection) return reader.control(apdu, 2);
+        await reader.connect('CONNECT_MODE_DIRECT');
+        try {
+          return await reader.control(apdu, 2);
+        } finally {
+          await reader.disconnect().catch(() => undefined);
+        }
+      },
+    };
   }
 
   async start(): Promise<void> {
     this.stopped = false;
-    this.open();
+    void this.open();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.restartTimer);
-    this.close();
+    clearTimeout(this.orphanTimer);
+    this.restartTimer = undefined;
+    this.closeContext();
   }
 
-  private open(): void {
-    const nfc = new this.NFC();
+  private async open(): Promise<void> {
+    // libpcsclite's SCardEstablishContext blocks the whole process while pcscd is down: only
+    // build a context once pcscd answers on its socket.
+    if (!(await pcscdListening())) {
+      if (!this.pcscdMissing) this.emit('error', new Error(`pcscd is not running (no answer on ${PCSCD_SOCKET})`));
+      this.pcscdMissing = true;
+      this.scheduleRestart();
+      return;
+    }
+    this.pcscdMissing = false;
+    if (this.stopped || this.nfc) return;
+    let nfc: Nfc;
+    try {
+      nfc = new this.NFC();
+    } catch (err) {
+      this.emit('error', err as Error);
+      this.scheduleRestart();
+      return;
+    }
     this.nfc = nfc;
-    nfc.on('reader', (reader: PcscReader) => this.attach(reader));
+    nfc.on('reader', (reader: PcscReader) => {
+      if (this.nfc !== nfc) {
+        reader.close();
+        return;
+      }
+      this.readers.add(reader);
+      reader.on('error', (err: Error) => {
+        if (this.nfc === nfc) this.emit('error', err);
+      });
+      reader.on('end', () => {
+        this.readers.delete(reader);
+        closeQuietly(reader); // its status thread would otherwise keep polling a dead handle
+        if (this.reader === reader) this.lose();
+      });
+      this.attach(reader);
+    });
     nfc.on('error', (err: Error) => {
       // A context we closed reports its own cancellation ("Command cancelled"): not a fault.
       if (this.nfc !== nfc) return;
@@ -93,69 +160,129 @@ export class PcscPort extends EventEmitter<CardPortEvents> implements CardPort {
     });
   }
 
-  private close(): void {
+  /** Closes every reader the context reported (an unclosed one keeps a thread and the process alive). */
+  private closeContext(): void {
     const nfc = this.nfc;
-    const reader = this.reader;
+    const readers = [...this.readers];
     this.nfc = undefined;
+    this.readers.clear();
     this.detach();
-    // nfc-pcsc's close() ends the context's monitor but not the readers' own status threads:
-    // close the reader too, or it keeps the process alive and holds the reader.
-    for (const closable of [reader, nfc]) {
-      try {
-        closable?.close();
-      } catch {
-        // closing a dead context or reader throws; it is gone either way
-      }
-    }
+    for (const closable of [...readers, nfc]) closeQuietly(closable);
   }
 
   private scheduleRestart(): void {
     if (this.stopped || this.restartTimer) return;
-    this.close();
+    this.closeContext();
     this.restartTimer = setTimeout(() => {
       this.restartTimer = undefined;
-      if (!this.stopped) this.open();
+      if (!this.stopped) void this.open();
     }, this.restartDelay);
     this.restartDelay = Math.min(this.restartDelay * 2, RESTART_DELAY_MAX_MS);
   }
 
+  private wanted(reader: PcscReader): boolean {
+    const name = this.options.readerName;
+    return !name || reader.name.includes(name);
+  }
+
   private attach(reader: PcscReader): void {
-    const wanted = this.options.readerName;
-    if (wanted && !reader.name.includes(wanted)) return;
-    if (this.reader) return; // one reader per till
+    if (this.reader || !this.wanted(reader)) return; // one reader per till
     // We drive the APDUs ourselves: nfc-pcsc's auto-processing cannot read ISO 14443-4 cards.
     reader.autoProcessing = false;
     this.reader = reader;
     this.restartDelay = RESTART_DELAY_MS;
+    clearTimeout(this.orphanTimer);
     this.emit('ready', true, reader.name);
-    reader.on('card', (card: PcscCard) => {
-      void this.read(reader, card);
-    });
-    reader.on('error', (err: Error) => this.emit('error', err));
-    reader.on('end', () => {
-      if (this.reader === reader) this.detach();
+    reader.on('card', () => {
+      void this.read(reader);
     });
   }
 
   private detach(): void {
-    if (!this.reader) return;
-    this.reader.removeAllListeners();
+    const reader = this.reader;
+    if (!reader) return;
+    reader.removeAllListeners('card');
     this.reader = undefined;
     this.emit('ready', false, undefined);
   }
 
-  private async read(reader: PcscReader, _card: PcscCard): Promise<void> {
+  /** The reader went away (unplugged, or pcscd lost it): use another, or wait for it to return. */
+  private lose(): void {
+    this.detach();
+    for (const other of this.readers) this.attach(other);
+    if (this.reader || this.stopped) return;
+    clearTimeout(this.orphanTimer);
+    this.orphanTimer = setTimeout(() => {
+      if (!this.reader) this.scheduleRestart();
+    }, ORPHAN_MS);
+  }
+
+  /**
+   * Reads the card on the reader. Only a whole read is ever published. A read that fails tells
+   * the child to tap again at once, and while pcscd still sees a card (it was laid back before
+   * pcscd noticed it leave) the read is retried on a fresh connection for a short while.
+   */
+  private async read(reader: PcscReader): Promise<void> {
+    if (this.reading) return;
+    this.reading = true;
+    const until = Date.now() + READ_RETRY_WINDOW_MS;
+    let told = false;
     try {
-      const response = await reader.transmit(GET_UID, 12);
-      const sw = response.subarray(-2).toString('hex');
-      if (sw !== '9000' || response.length < 6) {
-        throw new Error(`card answered GET UID with status ${sw}`);
+      for (;;) {
+        try {
+          // nfc-pcsc throws (not rejects) when the card has gone: keep both inside the promise.
+          const card = await readCard(async (apdu) => reader.transmit(apdu, MAX_RESPONSE));
+          if (this.reader === reader && !this.stopped) this.emit('card', card);
+          return;
+        } catch (err) {
+          if (!told) this.emit('misread', err as Error);
+          told = true;
+          if (Date.now() > until || !(await this.reconnect(reader))) return;
+        }
       }
-      const uid = response.subarray(0, -2).toString('hex').toUpperCase();
-      this.emit('card', { kind: 'legacy', uid });
-    } catch (err) {
-      // A card pulled away mid-read gives no tap: the child taps again.
-      this.emit('error', err as Error);
+    } finally {
+      this.reading = false;
     }
   }
+
+  /** Waits, then connects afresh if pcscd still sees a card; false once the card is gone. */
+  private async reconnect(reader: PcscReader): Promise<boolean> {
+    await new Promise((r) => setTimeout(r, READ_RETRY_MS));
+    if (this.reader !== reader || this.stopped || !reader.card) return false;
+    try {
+      if (reader.connection) await reader.disconnect();
+    } catch {
+      // already disconnected
+    }
+    // A failed connect is tried again on the next round, until the window closes.
+    await reader.connect().catch(() => undefined);
+    return true;
+  }
+}
+
+/**
+ * Closes a reader or context on the next turn of the event loop: closing one from inside its own
+ * event (an 'end' or 'error' raised by its native thread) would wait on that very thread.
+ */
+function closeQuietly(closable: { close(): void } | undefined): void {
+  if (!closable) return;
+  setImmediate(() => {
+    try {
+      closable.close();
+    } catch {
+      // closing a dead context or reader throws; it is gone either way
+    }
+  });
+}
+
+/** Does pcscd accept connections on its socket? (A killed pcscd leaves the socket file behind.) */
+function pcscdListening(): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ path: PCSCD_SOCKET });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
 }

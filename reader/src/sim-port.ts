@@ -43,7 +43,7 @@ export class SimulatedPort extends EventEmitter<CardPortEvents> implements CardP
     card.reset(); // the card enters the field: power on
     readCard(async (apdu) => card.transmit(apdu)).then(
       (read) => this.emit('card', read),
-      (err: Error) => this.emit('error', err),
+      (err: Error) => this.emit('misread', err),
     );
   }
 

@@ -83,6 +83,9 @@ export class RecordingFeedback implements Feedback {
   error(code: string): void {
     this.shown.push(`error:${code}`);
   }
+  readFailed(): void {
+    this.shown.push('read_failed');
+  }
 }
 
 export async function startSite(

@@ -31,6 +31,7 @@ export const VPCD_PORT = 35963;
 export class VpcdLink {
   private socket: Socket | undefined;
   private buffer = Buffer.alloc(0);
+  private apdusLeft: number | undefined;
 
   constructor(
     private readonly card: VirtualCard,
@@ -60,6 +61,14 @@ export class VpcdLink {
     });
   }
 
+  /**
+   * The card leaves the field after answering `apdus` more command APDUs: the next one gets no
+   * answer. A child pulling the card away mid-read, for tests and for trying it by hand.
+   */
+  pullAwayAfter(apdus: number): void {
+    this.apdusLeft = apdus;
+  }
+
   remove(): void {
     const socket = this.socket;
     if (!socket) return;
@@ -78,6 +87,14 @@ export class VpcdLink {
       if (this.buffer.length < 2 + length) return;
       const message = this.buffer.subarray(2, 2 + length);
       this.buffer = this.buffer.subarray(2 + length);
+      if (message.length > 1 && this.apdusLeft !== undefined) {
+        if (this.apdusLeft === 0) {
+          this.apdusLeft = undefined;
+          this.remove();
+          return;
+        }
+        this.apdusLeft -= 1;
+      }
       const reply = this.handle(message);
       if (reply && !socket.destroyed) {
         const header = Buffer.alloc(2);

@@ -1,0 +1,178 @@
+/**
+ * The real card path: reader daemon → nfc-pcsc → pcscd → vsmartcard-vpcd → our card twin. Only
+ * the radio is simulated (a card "lies on the reader" while its twin is connected to the vpcd
+ * slot). This file owns pcscd, so its tests run one after another.
+ */
+import { LegacyUidCard, type Ntag424Card, type VirtualCard, VpcdLink } from '@kantine/card';
+import type { CardRead, ReaderStatus } from '@kantine/protocol';
+import { loadNfcPcsc, PcscPort, parseReaderConfig, ReaderDaemon, type TapResult } from '@kantine/reader';
+import anyTest, { type TestFn } from 'ava';
+import { programmedCard, registerCard } from './helpers/cards.ts';
+import { insertWhenReady, Pcscd, pcscMissing } from './helpers/pcscd.ts';
+import { cards, RecordingFeedback, silent, startSite, type TestSite } from './helpers/site.ts';
+import { waitForEvent } from './helpers/wait.ts';
+
+const missing = pcscMissing();
+if (missing && process.env.CI) throw new Error(`the PC/SC tests must run in CI, but ${missing}`);
+// Outside CI a machine without pcscd skips this file, loudly; .ci/run fails on any skip.
+const test = (missing ? anyTest.skip : anyTest.serial) as TestFn;
+if (missing) process.stderr.write(`pcsc.test.ts: skipped, ${missing}\n`);
+
+const pcscd = new Pcscd();
+anyTest.before(async () => {
+  if (!missing) await pcscd.start();
+});
+anyTest.after.always(async () => {
+  if (!missing) await pcscd.restore();
+});
+
+const EMMA = '04E0000000AA01';
+
+async function pcscReader(t: import('ava').ExecutionContext, site: TestSite) {
+  const secret = await site.gateway.addReader('r-pcsc', 'till-1');
+  const NFC = loadNfcPcsc();
+  if (!NFC) throw new Error('nfc-pcsc did not load');
+  const port = new PcscPort(NFC, { readerName: 'Virtual PCD 00 00' });
+  const feedback = new RecordingFeedback();
+  const daemon = new ReaderDaemon({
+    config: parseReaderConfig({
+      reader_id: 'r-pcsc',
+      site: 'testskolen',
+      broker: { url: site.url, secret },
+      port: { kind: 'pcsc', reader_name: 'Virtual PCD 00 00' },
+    }),
+    port,
+    feedback,
+    log: silent,
+  });
+  const ready = waitForEvent<[boolean]>(port, 'ready', (r) => r, 10_000);
+  const configured = waitForEvent(daemon, 'config', () => true, 10_000);
+  await daemon.start();
+  await Promise.all([ready, configured]);
+  const links: VpcdLink[] = [];
+  t.teardown(async () => {
+    for (const l of links) l.remove();
+    // let pcscd see the card go (it polls every ~400 ms), or the next test's reader finds it there
+    await new Promise((r) => setTimeout(r, 800));
+    await daemon.stop();
+  });
+  return {
+    port,
+    daemon,
+    feedback,
+    /** Lays a card on the reader (until `remove`); resolves with the tap's result. */
+    async lay(card: VirtualCard): Promise<{ result: TapResult; read: CardRead; link: VpcdLink }> {
+      const link = new VpcdLink(card);
+      links.push(link);
+      const done = waitForEvent<[TapResult, CardRead]>(daemon, 'result', () => true, 15_000);
+      await insertWhenReady(link);
+      const [result, read] = await done;
+      return { result, read, link };
+    },
+    async tap(card: VirtualCard) {
+      const laid = await this.lay(card);
+      laid.link.remove();
+      return laid;
+    },
+  };
+}
+
+const basket = (site: TestSite) =>
+  fetch(`${site.http}/api/tills/till-1/basket`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ lines: [{ product_id: 'yoghurt', quantity: 1 }] }),
+  });
+const tapCount = (site: TestSite) =>
+  (site.ledger.db.prepare('SELECT COUNT(*) AS n FROM taps').get() as { n: number }).n;
+
+async function siteWithEmma(t: import('ava').ExecutionContext): Promise<{ site: TestSite; emma: Ntag424Card }> {
+  const site = await startSite(t);
+  const emma = await programmedCard(EMMA);
+  registerCard(site.ledger, EMMA, 'acc-alma');
+  return { site, emma };
+}
+
+test('a kantine card and a legacy card pay through nfc-pcsc, pcscd and vpcd; a card held on the reader is one tap', async (t) => {
+  const { site, emma } = await siteWithEmma(t);
+  const reader = await pcscReader(t, site);
+  await basket(site);
+  const sun = await reader.lay(emma);
+  t.like(sun.read, { kind: 'ntag424', uid: EMMA, batch: 'TEST-01' });
+  t.like(sun.result, { kind: 'decision', decision: { outcome: 'approved', card_kind: 'ntag424', amount_ore: 600 } });
+  // held on the reader for a while: pcscd keeps polling, but no second tap
+  await new Promise((r) => setTimeout(r, 1_500));
+  sun.link.remove();
+  t.is(tapCount(site), 1);
+
+  const legacy = await reader.tap(new LegacyUidCard(cards.bo));
+  t.like(legacy.read, { kind: 'legacy', uid: cards.bo });
+  t.like(legacy.result, { decision: { outcome: 'balance', card_kind: 'legacy', balance_ore: 200 } });
+  t.deepEqual(reader.feedback.shown, ['approved', 'balance']);
+});
+
+test('a card pulled away mid-read gives no tap; laid back at once it is read again cleanly, and pays once', async (t) => {
+  const { site, emma } = await siteWithEmma(t);
+  const reader = await pcscReader(t, site);
+  await basket(site);
+  // pulled away for good during READ BINARY (after GET UID, SELECT application, SELECT file)
+  const misread = waitForEvent(reader.daemon, 'misread', () => true, 10_000);
+  const pulled = new VpcdLink(emma);
+  pulled.pullAwayAfter(3);
+  await insertWhenReady(pulled);
+  await misread;
+  t.false(pulled.inserted);
+  t.is(tapCount(site), 0, 'no half tap reached the gateway');
+  t.deepEqual(reader.feedback.shown, ['read_failed']);
+  await new Promise((r) => setTimeout(r, 1_000)); // pcscd has seen it go
+
+  // pulled away and laid back before pcscd noticed: the reader retries on a fresh connection
+  const result = waitForEvent<[TapResult]>(reader.daemon, 'result', () => true, 15_000);
+  const flicker = new VpcdLink(emma);
+  flicker.pullAwayAfter(3);
+  await insertWhenReady(flicker);
+  for (let i = 0; flicker.inserted && i < 2_000; i++) await new Promise((r) => setTimeout(r, 5));
+  const back = new VpcdLink(emma);
+  await insertWhenReady(back);
+  t.like((await result)[0], { decision: { outcome: 'approved' } });
+  back.remove();
+  t.is(tapCount(site), 1);
+  t.deepEqual(reader.feedback.shown, ['read_failed', 'read_failed', 'approved']);
+});
+
+test('the reader heals by itself when pcscd restarts', async (t) => {
+  const { site, emma } = await siteWithEmma(t);
+  const reader = await pcscReader(t, site);
+  t.like((await reader.tap(emma)).result, { decision: { outcome: 'balance' } });
+  const gone = waitForEvent<[boolean]>(reader.port, 'ready', (r) => !r, 10_000);
+  await pcscd.kill();
+  await gone;
+  t.false(reader.port.ready);
+  const back = waitForEvent<[boolean]>(reader.port, 'ready', (r) => r, 15_000);
+  await pcscd.start();
+  await back;
+  t.like((await reader.tap(emma)).result, { decision: { outcome: 'balance' } });
+  t.is(tapCount(site), 2);
+});
+
+test('the reader heals when its NFC reader is gone for a while and comes back', async (t) => {
+  // Without hardware the NFC reader cannot be unplugged; it disappears the way it does when its
+  // USB link drops under pcscd: the reader vanishes, and only later is there one again.
+  const { site, emma } = await siteWithEmma(t);
+  const reader = await pcscReader(t, site);
+  const gone = waitForEvent<[boolean]>(reader.port, 'ready', (r) => !r, 10_000);
+  // the gateway hears that this reader has no NFC reader now
+  const told = waitForEvent<[ReaderStatus]>(
+    site.gateway,
+    'reader',
+    (s) => s.reader_id === 'r-pcsc' && s.port?.ready === false,
+    10_000,
+  );
+  await pcscd.kill();
+  await Promise.all([gone, told]);
+  await new Promise((r) => setTimeout(r, 4_000)); // gone longer than the port's own give-up timer
+  const back = waitForEvent<[boolean]>(reader.port, 'ready', (r) => r, 15_000);
+  await pcscd.start();
+  await back;
+  t.like((await reader.tap(emma)).result, { decision: { outcome: 'balance' } });
+});

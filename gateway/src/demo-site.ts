@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Ledger } from './ledger.ts';
 
 /**
@@ -20,17 +21,51 @@ export interface DemoCard {
   key: string;
   uid: string;
   label: string;
+  /** A kantine card (NTAG 424 DNA twin, proves itself with SUN) or a UID-only card of today. */
+  kind: 'ntag424' | 'legacy';
   account_id?: string;
+  /** Registered on the site under this kind; a clone is a card pretending to be another. */
+  registered?: boolean;
 }
 
+/**
+ * The demo's card batch. Its master keys are made from public text: demo only, never for real
+ * cards (real batches get random keys from provisioning).
+ */
+export const demoBatch = {
+  id: 'DEMO-1',
+  urlBase: 'https://kort.kantine.example/t',
+  keys: {
+    appMaster: createHash('sha256').update('kantine demo: app master key').digest().subarray(0, 16),
+    sdmMaster: createHash('sha256').update('kantine demo: SDM master key').digest().subarray(0, 16),
+  },
+};
+export const demoCloneKeys = {
+  appMaster: createHash('sha256').update('kantine demo: a cloner').digest().subarray(0, 16),
+  sdmMaster: createHash('sha256').update('kantine demo: a cloner, SDM').digest().subarray(0, 16),
+};
+
 export const demoCards: readonly DemoCard[] = [
-  { key: 'e', uid: '04A1B2C3D4E501', label: 'Emma', account_id: 'konto-emma' },
-  { key: 'n', uid: '04A1B2C3D4E502', label: 'Noah', account_id: 'konto-noah' },
-  { key: 'f', uid: '04A1B2C3D4E503', label: 'Freja', account_id: 'konto-freja' },
-  { key: 'o', uid: '04A1B2C3D4E504', label: 'Frejas gamle kort / old card (erstattet)' },
-  { key: 's', uid: '04A1B2C3D4E505', label: 'Emmas spærrede kort / blocked card' },
-  { key: 'b', uid: '04A1B2C3D4E506', label: 'blankt kort fra kontoret / blank card' },
-  { key: 'u', uid: '04FFFFFFFFFF07', label: 'ukendt kort / unknown card' },
+  { key: 'e', uid: '04A1B2C3D4E501', kind: 'ntag424', label: 'Emma', account_id: 'konto-emma' },
+  {
+    key: 'n',
+    uid: '04A1B2C3D4E502',
+    kind: 'legacy',
+    label: 'Noah (gammelt kort / old UID card)',
+    account_id: 'konto-noah',
+  },
+  { key: 'f', uid: '04A1B2C3D4E503', kind: 'ntag424', label: 'Freja', account_id: 'konto-freja' },
+  { key: 'o', uid: '04A1B2C3D4E504', kind: 'ntag424', label: 'Frejas gamle kort / old card (erstattet)' },
+  { key: 's', uid: '04A1B2C3D4E505', kind: 'ntag424', label: 'Emmas spærrede kort / blocked card' },
+  { key: 'b', uid: '04A1B2C3D4E506', kind: 'ntag424', label: 'blankt kort fra kontoret / blank card' },
+  {
+    key: 'k',
+    uid: '04A1B2C3D4E501',
+    kind: 'ntag424',
+    label: 'kopi af Emmas kort / clone of Emma’s card',
+    registered: false,
+  },
+  { key: 'u', uid: '04FFFFFFFFFF07', kind: 'legacy', label: 'ukendt kort / unknown card', registered: false },
 ];
 
 export function seedDemoSite(ledger: Ledger): void {
@@ -45,17 +80,33 @@ export function seedDemoSite(ledger: Ledger): void {
       price_ore: p.price_ore,
     });
   }
+  ledger.putBatch({ id: demoBatch.id, sdm_master: demoBatch.keys.sdmMaster });
   const children = [
-    { id: 'konto-emma', first_name: 'Emma', last_name: 'Jensen', ore: 15_000, card: '04A1B2C3D4E501' },
-    { id: 'konto-noah', first_name: 'Noah', last_name: 'Hansen', ore: 450, card: '04A1B2C3D4E502' },
-    { id: 'konto-freja', first_name: 'Freja', last_name: 'Nielsen', ore: 8_000, card: '04A1B2C3D4E503' },
+    { id: 'konto-emma', first_name: 'Emma', last_name: 'Jensen', ore: 15_000 },
+    { id: 'konto-noah', first_name: 'Noah', last_name: 'Hansen', ore: 450 },
+    { id: 'konto-freja', first_name: 'Freja', last_name: 'Nielsen', ore: 8_000 },
   ];
   for (const c of children) {
     ledger.createAccount({ id: c.id, first_name: c.first_name, last_name: c.last_name });
     ledger.deposit({ account_id: c.id, amount_ore: c.ore });
-    ledger.putCard({ uid: c.card, account_id: c.id, state: 'active', label: c.first_name });
   }
-  ledger.putCard({ uid: '04A1B2C3D4E504', account_id: 'konto-freja', state: 'replaced' });
-  ledger.putCard({ uid: '04A1B2C3D4E505', account_id: 'konto-emma', state: 'blocked' });
-  ledger.putCard({ uid: '04A1B2C3D4E506', account_id: null, state: 'stock' });
+  const states: Record<string, { state: 'active' | 'replaced' | 'blocked' | 'stock'; account_id: string | null }> = {
+    e: { state: 'active', account_id: 'konto-emma' },
+    n: { state: 'active', account_id: 'konto-noah' },
+    f: { state: 'active', account_id: 'konto-freja' },
+    o: { state: 'replaced', account_id: 'konto-freja' },
+    s: { state: 'blocked', account_id: 'konto-emma' },
+    b: { state: 'stock', account_id: null },
+  };
+  for (const card of demoCards) {
+    const s = states[card.key];
+    if (!s || card.registered === false) continue;
+    ledger.putCard({
+      uid: card.uid,
+      ...s,
+      kind: card.kind,
+      batch_id: card.kind === 'ntag424' ? demoBatch.id : null,
+      label: card.label,
+    });
+  }
 }

@@ -3,14 +3,33 @@
  * simulated reader on its till, driven from the keyboard (or over HTTP when there is no
  * terminal). The demo ledger is made anew at every start.
  */
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
+import { createConnection } from 'node:net';
 import { join } from 'node:path';
+import { LegacyUidCard, Ntag424, Ntag424Card, personalizeCard, type VirtualCard, VpcdLink } from '@kantine/card';
 import { check, codes, type Decision } from '@kantine/protocol';
-import { ConsoleFeedback, parseReaderConfig, ReaderDaemon, SimulatedPort } from '@kantine/reader';
+import {
+  type CardPort,
+  ConsoleFeedback,
+  loadNfcPcsc,
+  PcscPort,
+  parseReaderConfig,
+  ReaderDaemon,
+  SimulatedPort,
+} from '@kantine/reader';
 import pino from 'pino';
 import Type from 'typebox';
 import { parseGatewayConfig } from './config.ts';
-import { demoCards, demoProducts, demoReaderId, demoSite, demoTill, seedDemoSite } from './demo-site.ts';
+import {
+  demoBatch,
+  demoCards,
+  demoCloneKeys,
+  demoProducts,
+  demoReaderId,
+  demoSite,
+  demoTill,
+  seedDemoSite,
+} from './demo-site.ts';
 import { Gateway } from './gateway.ts';
 
 const kr = (ore: number) => (ore / 100).toFixed(2).replace('.', ',');
@@ -30,12 +49,51 @@ async function main(): Promise<void> {
     http: { host: '127.0.0.1', port: httpPort },
   });
 
-  const port = new SimulatedPort();
+  // The demo's cards are twins: kantine cards programmed here as IT would, and UID-only ones.
+  const twins = new Map<string, VirtualCard>();
+  for (const c of demoCards) {
+    if (c.kind === 'legacy') {
+      twins.set(c.key, new LegacyUidCard(c.uid));
+      continue;
+    }
+    const twin = new Ntag424Card(c.uid);
+    const keys = c.registered === false ? demoCloneKeys : demoBatch.keys;
+    await personalizeCard(new Ntag424(async (apdu) => twin.transmit(apdu)), {
+      ...demoBatch,
+      batch: demoBatch.id,
+      keys,
+    });
+    twins.set(c.key, twin);
+  }
+
+  // Through the real PC/SC path (pcscd with the vpcd driver) when this machine has it.
+  const NFC = process.env.KANTINE_DEMO_PORT === 'sim' ? undefined : loadNfcPcsc();
+  const viaPcsc = NFC !== undefined && (await vpcdAvailable());
+  const port: CardPort = viaPcsc ? new PcscPort(NFC, { readerName: VPCD_READER }) : new SimulatedPort();
+  let onReader: VpcdLink | undefined;
   const tapByKey = (key: string) => {
     const card = demoCards.find((c) => c.key === key);
-    if (!card) return false;
+    const twin = twins.get(key);
+    if (!card || !twin) return false;
     out(`\n→ ${card.label} bipper / taps`);
-    port.tap(card.uid);
+    if (port instanceof SimulatedPort) {
+      port.tap(twin);
+    } else if (!onReader) {
+      // Lay the twin on the virtual reader for a moment, as a child's tap.
+      const link = new VpcdLink(twin);
+      onReader = link;
+      link.insert().then(
+        () =>
+          setTimeout(() => {
+            link.remove();
+            onReader = undefined;
+          }, TAP_HOLD_MS),
+        (err: Error) => {
+          onReader = undefined;
+          out(`  vpcd: ${err.message}`);
+        },
+      );
+    }
     return true;
   };
 
@@ -70,7 +128,8 @@ async function main(): Promise<void> {
 
   gateway.on('decision', (d: Decision, replay) => {
     if (replay) return;
-    const who = d.first_name ? ` ${d.first_name}` : '';
+    const legacy = d.card_kind === 'legacy' ? ' [gammelt UID-kort, bør skiftes / legacy card, replace it]' : '';
+    const who = `${d.first_name ? ` ${d.first_name}` : ''}${legacy}`;
     if (d.outcome === 'approved') {
       const items = (d.lines ?? []).map((l) => `${l.quantity}x ${l.name} ${kr(l.unit_price_ore)}`).join('  ');
       out(`  [kasse] SALG / SALE${who}: ${items}  -${kr(d.amount_ore ?? 0)}  saldo ${kr(d.balance_ore ?? 0)}`);
@@ -89,7 +148,7 @@ async function main(): Promise<void> {
       reader_id: demoReaderId,
       site: demoSite.id,
       broker: { url: `mqtt://127.0.0.1:${gateway.mqttPort}`, secret },
-      port: { kind: 'sim' },
+      port: viaPcsc ? { kind: 'pcsc', reader_name: VPCD_READER } : { kind: 'sim' },
     }),
     port,
     feedback: new ConsoleFeedback(),
@@ -108,7 +167,12 @@ async function main(): Promise<void> {
   };
 
   out(`\nkantine demo — ${demoSite.name}, ${demoTill.name}`);
-  out(`  MQTT broker:  mqtt://127.0.0.1:${gateway.mqttPort}  (reader "${demoReaderId}", simulated)`);
+  out(`  MQTT broker:  mqtt://127.0.0.1:${gateway.mqttPort}  (reader "${demoReaderId}")`);
+  out(
+    viaPcsc
+      ? `  Kortlæser:    PC/SC via pcscd → "${VPCD_READER}" (vpcd); kortene er tvillinger / the cards are twins`
+      : '  Kortlæser:    simuleret / simulated (no pcscd with the vpcd driver here); the cards are twins',
+  );
   out(`  Till API:     ${api}/api/site   ·   recent decisions: ${api}/api/decisions`);
   out(`  Ledger:       ${config.database} (made anew at each start)`);
   out('\n  Varer / products:');
@@ -116,7 +180,8 @@ async function main(): Promise<void> {
   out('  Kort / cards:');
   for (const c of demoCards) {
     const account = c.account_id ? gateway.ledger.getAccount(c.account_id) : undefined;
-    out(`    [${c.key}] ${c.label}${account ? ` — saldo ${kr(account.balance_ore)} kr` : ''}`);
+    const kind = c.kind === 'ntag424' ? 'kantine-kort (SUN)' : 'UID-kort';
+    out(`    [${c.key}] ${c.label} — ${kind}${account ? `, saldo ${kr(account.balance_ore)} kr` : ''}`);
   }
 
   const shutdown = async () => {
@@ -162,6 +227,22 @@ async function main(): Promise<void> {
     out(`    curl -XPOST ${api}/api/demo/tap/e      # Emma taps her card`);
     out('  Ctrl-C stops the demo.\n');
   }
+}
+
+const VPCD_READER = 'Virtual PCD 00 00';
+const TAP_HOLD_MS = 700;
+
+/** pcscd answering on its socket, with the vpcd driver installed. */
+function vpcdAvailable(): Promise<boolean> {
+  if (!existsSync('/usr/lib/pcsc/drivers/serial/libifdvpcd.so')) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const socket = createConnection({ path: process.env.PCSCLITE_CSOCK_NAME ?? '/run/pcscd/pcscd.comm' });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
 }
 
 main().catch((err: unknown) => {

@@ -1,0 +1,63 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort, repoRoot, stopGracefully } from '@kantine/gateway';
+import type { Decision } from '@kantine/protocol';
+import test from 'ava';
+import { eventually } from './helpers/wait.ts';
+
+// The README's `npm start`, without a terminal (so driven over HTTP) and on the simulated port
+// (pcscd belongs to pcsc.test.ts while the suite runs; the demo's PC/SC mode is tried by hand).
+test('npm start runs a demo site: a kantine card pays, its clone is declined, an old UID card shows its balance', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'kantine-demo-'));
+  const [mqttPort, httpPort] = [await freePort(), await freePort()];
+  const child = spawn(process.execPath, ['--import=tsx', 'gateway/src/demo.ts'], {
+    cwd: repoRoot,
+    env: {
+      ...process.env,
+      KANTINE_DEMO_DIR: dir,
+      KANTINE_MQTT_PORT: String(mqttPort),
+      KANTINE_HTTP_PORT: String(httpPort),
+      KANTINE_DEMO_PORT: 'sim',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (c: Buffer) => {
+    output += c.toString();
+  });
+  child.stderr.on('data', (c: Buffer) => {
+    output += c.toString();
+  });
+  t.teardown(async () => {
+    await stopGracefully(child);
+    rmSync(dir, { recursive: true, force: true });
+  });
+  await eventually(() => (output.includes('online') ? true : undefined), 30_000, 'the demo reader online');
+  t.regex(output, /simuleret \/ simulated/);
+
+  const api = `http://127.0.0.1:${httpPort}`;
+  const decisions = async () => (await (await fetch(`${api}/api/decisions`)).json()) as Decision[];
+  /** Taps demo card `key` and returns the decision, the `n`th of the run. */
+  const tap = async (key: string, n: number): Promise<Decision> => {
+    t.is((await fetch(`${api}/api/demo/tap/${key}`, { method: 'POST' })).status, 202);
+    for (let i = 0; i < 300; i++) {
+      const list = await decisions();
+      if (list.length >= n) return list[0] as Decision;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`no decision after tapping ${key}`);
+  };
+  const basket = await fetch(`${api}/api/tills/kasse-1/basket`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ lines: [{ product_id: 'yoghurt', quantity: 1 }] }),
+  });
+  t.is(basket.status, 200);
+  t.like(await tap('e', 1), { outcome: 'approved', first_name: 'Emma', card_kind: 'ntag424', amount_ore: 600 });
+  t.like(await tap('k', 2), { outcome: 'declined', code: 'card_cloned' });
+  t.like(await tap('n', 3), { outcome: 'balance', first_name: 'Noah', card_kind: 'legacy' });
+  t.is((await fetch(`${api}/api/demo/tap/z`, { method: 'POST' })).status, 404);
+  t.regex(output, /SALG \/ SALE Emma: 1x Yoghurt/);
+});

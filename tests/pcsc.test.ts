@@ -3,11 +3,16 @@
  * the radio is simulated (a card "lies on the reader" while its twin is connected to the vpcd
  * slot). This file owns pcscd, so its tests run one after another.
  */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { LegacyUidCard, type Ntag424Card, type VirtualCard, VpcdLink } from '@kantine/card';
+import { repoRoot } from '@kantine/gateway';
 import type { CardRead, ReaderStatus } from '@kantine/protocol';
 import { loadNfcPcsc, PcscPort, parseReaderConfig, ReaderDaemon, type TapResult } from '@kantine/reader';
 import anyTest, { type TestFn } from 'ava';
-import { programmedCard, registerCard } from './helpers/cards.ts';
+import { KEYS, programmedCard, registerCard } from './helpers/cards.ts';
 import { insertWhenReady, Pcscd, pcscMissing } from './helpers/pcscd.ts';
 import { cards, RecordingFeedback, silent, startSite, type TestSite } from './helpers/site.ts';
 import { waitForEvent } from './helpers/wait.ts';
@@ -175,4 +180,40 @@ test('the reader heals when its NFC reader is gone for a while and comes back', 
   await pcscd.start();
   await back;
   t.like((await reader.tap(emma)).result, { decision: { outcome: 'balance' } });
+});
+
+test('kantine-card twin: a person makes, programs and taps a card twin by hand; its counter is kept between runs', async (t) => {
+  const site = await startSite(t);
+  registerCard(site.ledger, EMMA, 'acc-alma');
+  const reader = await pcscReader(t, site);
+  const dir = mkdtempSync(join(tmpdir(), 'kantine-twin-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const state = join(dir, 'twins.json');
+  const shell = (input: string) =>
+    new Promise<string>((resolve, reject) => {
+      const child = spawn(process.execPath, ['--import=tsx', 'card/src/cli.ts', 'twin', '--state', state], {
+        cwd: repoRoot,
+        stdio: ['pipe', 'pipe', 'inherit'],
+      });
+      let out = '';
+      child.stdout.on('data', (c: Buffer) => {
+        out += c.toString();
+      });
+      child.on('error', reject);
+      child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`twin shell exited ${code}: ${out}`))));
+      child.stdin.end(input);
+    });
+  const app = KEYS.appMaster.toString('hex');
+  const sdm = KEYS.sdmMaster.toString('hex');
+  const first = waitForEvent<[TapResult, CardRead]>(reader.daemon, 'result', () => true, 20_000);
+  const out = await shell(`new emma ${EMMA}\nprogram emma TEST-01 ${app} ${sdm}\ntap emma\nlist\nquit\n`);
+  t.regex(out, /emma: programmed/);
+  t.regex(out, /emma tapped/, out);
+  t.like((await first)[1], { kind: 'ntag424', uid: EMMA, batch: 'TEST-01' });
+  t.like((await first)[0], { decision: { outcome: 'balance', card_kind: 'ntag424' } });
+  const second = waitForEvent<[TapResult]>(reader.daemon, 'result', () => true, 20_000);
+  const again = await shell('tap emma\nlist\n');
+  t.regex(again, /emma tapped/, again);
+  t.regex(again, /read counter 2/);
+  t.like((await second)[0], { decision: { outcome: 'balance' } }, 'not a replay: the counter was kept');
 });

@@ -3,6 +3,7 @@
  * kantine-card: check kantine's card crypto against other implementations.
  *
  *   kantine-card sun-verify --meta-key HEX --file-key HEX --picc HEX --mac HEX [--mac-input TEXT]
+ *   kantine-card twin [--state FILE] [--slot N]     card twins on a vpcd reader, by hand
  *
  * prints one JSON object {"valid": true|false, "uid": "…", "counter": N}. Bad arguments exit 2
  * with a coded error on stderr.
@@ -10,6 +11,7 @@
 import { KantineError } from '@kantine/protocol';
 import { Command } from 'commander';
 import { verifySun } from './sun.ts';
+import { twinShell } from './twin/shell.ts';
 
 function hexArg(name: string, bytes: number) {
   return (value: string): Buffer => {
@@ -45,8 +47,20 @@ program
     process.stdout.write(`${JSON.stringify(result)}\n`);
   });
 
+program
+  .command('twin')
+  .description('card twins on a vpcd reader slot, laid on and taken away by hand (needs pcscd with vsmartcard-vpcd)')
+  .option('--state <file>', 'where the cards are kept between runs', 'kantine-twins.json')
+  .option('--slot <n>', 'vpcd slot: 0 is "Virtual PCD 00 00", 1 is "… 00 01"', '0')
+  .option('--host <host>', 'where pcscd with vpcd runs', '127.0.0.1')
+  .action(async (o: { state: string; slot: string; host: string }) => {
+    const slot = Number(o.slot);
+    if (!Number.isInteger(slot) || slot < 0 || slot > 9) throw new KantineError('invalid_request', '--slot is 0 to 9');
+    await twinShell({ state: o.state, slot, host: o.host });
+  });
+
 try {
-  program.parse();
+  await program.parseAsync();
 } catch (err) {
   if (err instanceof KantineError) {
     process.stderr.write(`${JSON.stringify(err.toJSON())}\n`);

@@ -4,7 +4,6 @@
  * terminal). The demo ledger is made anew at every start.
  */
 import { existsSync, rmSync } from 'node:fs';
-import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { LegacyUidCard, Ntag424, Ntag424Card, personalizeCard, type VirtualCard, VpcdLink } from '@kantine/card';
 import { check, codes, type Decision } from '@kantine/protocol';
@@ -14,6 +13,7 @@ import {
   loadNfcPcsc,
   PcscPort,
   parseReaderConfig,
+  pcscdListening,
   ReaderDaemon,
   SimulatedPort,
 } from '@kantine/reader';
@@ -233,16 +233,8 @@ const VPCD_READER = 'Virtual PCD 00 00';
 const TAP_HOLD_MS = 700;
 
 /** pcscd answering on its socket, with the vpcd driver installed. */
-function vpcdAvailable(): Promise<boolean> {
-  if (!existsSync('/usr/lib/pcsc/drivers/serial/libifdvpcd.so')) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const socket = createConnection({ path: process.env.PCSCLITE_CSOCK_NAME ?? '/run/pcscd/pcscd.comm' });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
+async function vpcdAvailable(): Promise<boolean> {
+  return existsSync('/usr/lib/pcsc/drivers/serial/libifdvpcd.so') && (await pcscdListening());
 }
 
 main().catch((err: unknown) => {

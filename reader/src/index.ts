@@ -11,6 +11,6 @@ export {
   type Feedback,
 } from './feedback.ts';
 export { setNoDelay } from './mqtt-options.ts';
-export { loadNfcPcsc, PcscPort } from './pcsc-port.ts';
+export { loadNfcPcsc, PcscPort, pcscdListening } from './pcsc-port.ts';
 export { SimulatedPort } from './sim-port.ts';
 export { TapClient, type TapResult, type TapTiming } from './tap-client.ts';

@@ -276,7 +276,7 @@ function closeQuietly(closable: { close(): void } | undefined): void {
 }
 
 /** Does pcscd accept connections on its socket? (A killed pcscd leaves the socket file behind.) */
-function pcscdListening(): Promise<boolean> {
+export function pcscdListening(): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = createConnection({ path: PCSCD_SOCKET });
     socket.once('connect', () => {

@@ -56,7 +56,8 @@ export function commModeOf(bits: number): CommMode {
   }
 }
 
-function u24(n: number): Buffer {
+/** A 3-byte little-endian number, as offsets, lengths and sizes go on the wire. */
+export function u24(n: number): Buffer {
   if (!Number.isInteger(n) || n < 0 || n > 0xffffff) throw new RangeError(`offset ${n} does not fit 3 bytes`);
   const b = Buffer.alloc(3);
   b.writeUIntLE(n, 0, 3);

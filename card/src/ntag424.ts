@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { authPart2, authPart3, type Ev2Session } from './ev2.ts';
-import { decodeFileSettings, encodeFileSettings, type FileSettings } from './file-settings.ts';
+import { decodeFileSettings, encodeFileSettings, type FileSettings, u24 } from './file-settings.ts';
 import { type CommMode, changeKeyPlain, unwrapResponse, wrapCommand } from './secure-messaging.ts';
 import { CardError, NATIVE_STATUS } from './status.ts';
 
@@ -26,12 +26,6 @@ const CMD = {
   writeData: 0x8d,
   getCardUid: 0x51,
 } as const;
-
-function u24(n: number): Buffer {
-  const b = Buffer.alloc(3);
-  b.writeUIntLE(n, 0, 3);
-  return b;
-}
 
 function split(response: Buffer): { data: Buffer; sw: number } {
   if (response.length < 2) throw new CardError(0, 'card answered fewer than 2 bytes');

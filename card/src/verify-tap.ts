@@ -1,6 +1,5 @@
-import { timingSafeEqual } from 'node:crypto';
 import { sdmKeys } from './keys.ts';
-import { decryptPiccData, sdmMac } from './sun.ts';
+import { verifySun } from './sun.ts';
 
 export type SunCheck =
   | { result: 'genuine'; counter: number }
@@ -16,13 +15,11 @@ export type SunCheck =
  */
 export function checkSunTap(opts: { sdmMaster: Uint8Array; uid: string; picc: string; mac: string }): SunCheck {
   const uid = Buffer.from(opts.uid, 'hex');
-  const picc = Buffer.from(opts.picc, 'hex');
+  const piccData = Buffer.from(opts.picc, 'hex');
   const mac = Buffer.from(opts.mac, 'hex');
-  if (uid.length !== 7 || picc.length !== 16 || mac.length !== 8) return { result: 'tampered' };
+  if (uid.length !== 7 || piccData.length !== 16 || mac.length !== 8) return { result: 'tampered' };
   const keys = sdmKeys(opts.sdmMaster, uid);
-  const opened = decryptPiccData(keys.metaRead, picc);
-  if (!opened?.uid.equals(uid)) return { result: 'clone' };
-  const expected = sdmMac(keys.fileRead, opened.uid, opened.counterLE, Buffer.alloc(0));
-  if (!timingSafeEqual(expected, mac)) return { result: 'tampered' };
-  return { result: 'genuine', counter: opened.counterLE.readUIntLE(0, 3) };
+  const sun = verifySun({ metaReadKey: keys.metaRead, fileReadKey: keys.fileRead, piccData, mac });
+  if (sun.uid !== opts.uid.toUpperCase()) return { result: 'clone' };
+  return sun.valid ? { result: 'genuine', counter: sun.counter } : { result: 'tampered' };
 }

@@ -9,6 +9,7 @@ import {
   type FileSettings,
   FREE,
   NEVER,
+  u24,
 } from '../file-settings.ts';
 import { FILE, NTAG424_AID } from '../ntag424.ts';
 import { type CommMode, crc32nk, unwrapCommand, wrapResponse } from '../secure-messaging.ts';
@@ -178,7 +179,13 @@ export class Ntag424Card implements VirtualCard {
       const offset = (p1 << 8) | p2;
       const le = apdu.length > 4 ? (apdu[4] as number) || 256 : 256;
       if (offset > file.data.length) return sw(ISO_STATUS.WRONG_P1P2);
-      const content = this.readable(this.selectedFile as number, file);
+      let content: Buffer;
+      try {
+        content = this.readable(this.selectedFile as number, file);
+      } catch (err) {
+        if (err instanceof Refusal) return sw(ISO_STATUS.SECURITY_STATUS_NOT_SATISFIED);
+        throw err;
+      }
       return Buffer.concat([content.subarray(offset, Math.min(offset + le, content.length)), sw(ISO_STATUS.OK)]);
     }
     return sw(ISO_STATUS.INS_NOT_SUPPORTED);
@@ -220,9 +227,7 @@ export class Ntag424Card implements VirtualCard {
         const { header } = this.unwrap(ins, this.macIfAuthenticated(), 1, field);
         const file = this.file(header[0] as number);
         const s = encodeFileSettings(file.settings);
-        const size = Buffer.alloc(3);
-        size.writeUIntLE(file.data.length, 0, 3);
-        const data = Buffer.concat([Buffer.from([0x00]), s.subarray(0, 3), size, s.subarray(3)]);
+        const data = Buffer.concat([Buffer.from([0x00]), s.subarray(0, 3), u24(file.data.length), s.subarray(3)]);
         return this.ok(this.macIfAuthenticated(), data);
       }
       case 0x5f:
@@ -325,6 +330,13 @@ export class Ntag424Card implements VirtualCard {
     return access === FREE || (access !== NEVER && this.session?.keyNo === access);
   }
 
+  /** The access condition that lets this state read (or write): the right itself or RW; else refused. */
+  private access(right: Access, readWrite: Access): Access {
+    const access = this.allowed(right) ? right : readWrite;
+    if (!this.allowed(access)) throw new Refusal(NATIVE_STATUS.PERMISSION_DENIED);
+    return access;
+  }
+
   private changeFileSettings(field: Buffer): { rc: number; data?: Buffer } {
     const file = this.file(field[0] ?? 0xff);
     if (!this.allowed(file.settings.access.change)) throw new Refusal(NATIVE_STATUS.PERMISSION_DENIED);
@@ -354,10 +366,7 @@ export class Ntag424Card implements VirtualCard {
     if (field.length < 7) throw new Refusal(NATIVE_STATUS.LENGTH_ERROR);
     const no = field[0] as number;
     const file = this.file(no);
-    const a = file.settings.access;
-    const access = this.allowed(a.read) ? a.read : a.readWrite;
-    if (!this.allowed(access)) throw new Refusal(NATIVE_STATUS.PERMISSION_DENIED);
-    const free = access === FREE;
+    const free = this.access(file.settings.access.read, file.settings.access.readWrite) === FREE;
     const { header } = this.unwrap(0xad, free ? 'plain' : 'mac', 7, field);
     const offset = header.readUIntLE(1, 3);
     const length = header.readUIntLE(4, 3) || file.data.length - offset;
@@ -369,10 +378,7 @@ export class Ntag424Card implements VirtualCard {
   private writeData(field: Buffer): { rc: number; data?: Buffer } {
     if (field.length < 7) throw new Refusal(NATIVE_STATUS.LENGTH_ERROR);
     const file = this.file(field[0] as number);
-    const a = file.settings.access;
-    const access = this.allowed(a.write) ? a.write : a.readWrite;
-    if (!this.allowed(access)) throw new Refusal(NATIVE_STATUS.PERMISSION_DENIED);
-    const free = access === FREE;
+    const free = this.access(file.settings.access.write, file.settings.access.readWrite) === FREE;
     const { header, data } = this.unwrap(0x8d, free ? 'plain' : file.settings.commMode, 7, field);
     const offset = header.readUIntLE(1, 3);
     const length = header.readUIntLE(4, 3);

@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import { Ledger, makeLoadSite, spawnGateway, stopGracefully } from '@kantine/gateway';
 import { setNoDelay, TapClient } from '@kantine/reader';
 import mqtt, { type MqttClient } from 'mqtt';
-import { summarize } from './stats.ts';
+import { cpuPerOp, summarize } from './stats.ts';
 
 const SITE = 'benchskolen';
 const WARMUP_S = 1;
@@ -118,9 +118,10 @@ say(`warming up (${WARMUP_S} s each)…`);
 await closedLoop(WARMUP_S, echo);
 await closedLoop(WARMUP_S, tap);
 say(`echo baseline, ${readers} readers, ${seconds} s…`);
-const echoStats = summarize(await closedLoop(seconds, echo), seconds);
+const gatewayPid = gateway.pid ?? 0;
+const echoStats = await cpuPerOp(gatewayPid, async () => summarize(await closedLoop(seconds, echo), seconds));
 say(`durable decisions, ${readers} readers, ${seconds} s…`);
-const decisionStats = summarize(await closedLoop(seconds, tap), seconds);
+const decisionStats = await cpuPerOp(gatewayPid, async () => summarize(await closedLoop(seconds, tap), seconds));
 
 for (const c of clients) await c.endAsync(true);
 await stopGracefully(gateway);
@@ -141,6 +142,10 @@ const result = {
   echo_per_s: echoStats.per_s,
   echo_p50_ms: echoStats.p50_ms,
   echo_p99_ms: echoStats.p99_ms,
+  decision_gateway_cpu_us: decisionStats.gateway_cpu_us,
+  decision_client_cpu_us: decisionStats.client_cpu_us,
+  echo_gateway_cpu_us: echoStats.gateway_cpu_us,
+  echo_client_cpu_us: echoStats.client_cpu_us,
   throughput_ratio: Math.round((decisionStats.per_s / echoStats.per_s) * 100) / 100,
   p99_ratio: Math.round((decisionStats.p99_ms / echoStats.p99_ms) * 100) / 100,
   taps_recorded: taps,

@@ -1,5 +1,8 @@
 import { checkSunTap } from '@kantine/card';
-import type { CardRead, DeclineCode } from '@kantine/protocol';
+import type { CardRead, DeclineCode, SaleLine } from '@kantine/protocol';
+import type { Period } from './spend-limits.ts';
+
+export type PlaceKind = 'school' | 'club';
 
 export interface CardRow {
   uid: string;
@@ -14,17 +17,35 @@ export interface BatchRow {
   id: string;
   sdm_master: Buffer;
 }
-export interface AccountRow {
+/** What the rules need to know of an account: the guardians' choices, parsed. */
+export interface AccountFacts {
   id: string;
   first_name: string;
   balance_ore: number;
+  place_kinds: readonly PlaceKind[];
+  denied_categories: readonly string[];
+  allergies: readonly string[];
+  auto_topup_ore: number | null;
 }
-export interface BasketRow {
+/** A basket line as the till keeps it: the sale line plus what the rules look at. */
+export interface BasketLine extends SaleLine {
+  category: string;
+  allergens: string[];
+}
+export interface BasketFacts {
   till_id: string;
   basket_id: string;
-  lines: string;
+  lines: BasketLine[];
   total_ore: number;
-  standing: 0 | 1;
+  standing: boolean;
+  /** The account staff confirmed this basket for despite an allergen in it. */
+  allergens_confirmed_for: string | null;
+}
+/** One spend limit that applies at this kind of place, with what was spent in its period. */
+export interface LimitFacts {
+  period: Period;
+  limit_ore: number;
+  spent_ore: number;
 }
 
 export interface TapFacts {
@@ -33,18 +54,36 @@ export interface TapFacts {
   card: CardRow | undefined;
   /** The batch the card's message names (ntag424 reads only), if this site knows it. */
   batch: BatchRow | undefined;
-  account: AccountRow | undefined;
-  basket: BasketRow | undefined;
+  account: AccountFacts | undefined;
+  basket: BasketFacts | undefined;
+  /** The kind of place the till stands at. */
+  placeKind: PlaceKind;
+  /** The account's limits at this kind of place, day before week before month. */
+  limits: readonly LimitFacts[];
   settings: { allowLegacy: boolean };
 }
 
 export type Verdict = (
-  | { outcome: 'approved'; account: AccountRow; basket: BasketRow }
-  | { outcome: 'balance'; account: AccountRow }
-  | { outcome: 'declined'; code: DeclineCode; account?: AccountRow; basket?: BasketRow }
+  | { outcome: 'approved'; account: AccountFacts; basket: BasketFacts }
+  | { outcome: 'balance'; account: AccountFacts }
+  | {
+      outcome: 'declined';
+      code: DeclineCode;
+      account?: AccountFacts;
+      basket?: BasketFacts;
+      limit?: LimitFacts;
+      /** allergen_check: the basket's allergens this child is allergic to. */
+      allergens?: string[];
+    }
 ) & {
   /** A genuine SUN read: its counter is now the card's last (whatever the outcome). */
   sunCounter?: number;
+};
+
+const limitCode: Record<Period, DeclineCode> = {
+  day: 'limit_exceeded_day',
+  week: 'limit_exceeded_week',
+  month: 'limit_exceeded_month',
 };
 
 /**
@@ -72,32 +111,72 @@ function genuine(f: TapFacts, card: CardRow): { code: DeclineCode } | { sunCount
   }
 }
 
+/** The basket's allergens this child is allergic to (none when staff confirmed the basket). */
+export function allergensFor(account: AccountFacts, basket: BasketFacts): string[] {
+  if (account.allergies.length === 0 || basket.allergens_confirmed_for === account.id) return [];
+  const found = new Set<string>();
+  for (const line of basket.lines) for (const a of line.allergens) if (account.allergies.includes(a)) found.add(a);
+  return [...found].sort();
+}
+
 /**
- * The rules of the card, in the order they are checked: the first that fails is the answer.
- * Pure: the facts are read by the ledger, in the tap's transaction, before this is called.
+ * The rules of the card, in the order they are checked; the first that fails is the answer:
+ *
+ *  1. unknown card (or a kantine card of a batch this site does not know)
+ *  2. card not genuine: cloned, tampered, replayed, or UID-only where the site refuses those
+ *  3. card replaced by a newer one
+ *  4. card not yet activated (a blank from stock)
+ *  5. card blocked
+ *     — no basket on the till: a balance check, answered here
+ *  6. this kind of place (school, club) not allowed for the account
+ *  7. a product in a category the account is not permitted
+ *  8. spend limit at this kind of place: day, then week, then month (Europe/Copenhagen)
+ *  9. insufficient balance
+ * 10. an allergen of the child's in the basket, not yet confirmed by staff (nothing is charged;
+ *     staff confirm or remove the product, and the child taps again)
+ *
+ * Pure: the ledger reads the facts in the tap's transaction before this is called.
  */
 export function authorize(f: TapFacts): Verdict {
   const { card, account, basket } = f;
+  // 1
   if (f.read.kind === 'ntag424' && !f.batch) return { outcome: 'declined', code: 'card_unknown_batch' };
   if (!card) return { outcome: 'declined', code: 'unknown_card' };
+  // 2
   const proof = genuine(f, card);
   if ('code' in proof) return { outcome: 'declined', code: proof.code };
   const sun = proof.sunCounter === undefined ? {} : { sunCounter: proof.sunCounter };
+  const decline = (code: DeclineCode, more: Omit<Extract<Verdict, { outcome: 'declined' }>, 'outcome' | 'code'> = {}) =>
+    ({ outcome: 'declined', code, ...more, ...sun }) as const;
+  // 3, 4, 5
   switch (card.state) {
-    case 'stock':
-      return { outcome: 'declined', code: 'card_not_active', ...sun };
     case 'replaced':
-      return { outcome: 'declined', code: 'card_replaced', ...sun };
+      return decline('card_replaced');
+    case 'stock':
+      return decline('card_not_active');
     case 'blocked':
-      return { outcome: 'declined', code: 'card_blocked', ...sun };
+      return decline('card_blocked');
     case 'active':
       break;
   }
   // An active card without an account is a broken row, not a child's problem: treat as unknown.
-  if (!account) return { outcome: 'declined', code: 'unknown_card', ...sun };
+  if (!account) return decline('unknown_card');
   if (!basket) return { outcome: 'balance', account, ...sun };
-  if (account.balance_ore < basket.total_ore) {
-    return { outcome: 'declined', code: 'insufficient_funds', account, basket, ...sun };
+  const asked = { account, basket };
+  // 6
+  if (!account.place_kinds.includes(f.placeKind)) return decline('place_not_allowed', asked);
+  // 7
+  if (basket.lines.some((l) => account.denied_categories.includes(l.category))) {
+    return decline('category_not_allowed', asked);
   }
+  // 8
+  for (const limit of f.limits) {
+    if (limit.spent_ore + basket.total_ore > limit.limit_ore) return decline(limitCode[limit.period], { ...asked, limit });
+  }
+  // 9
+  if (account.balance_ore < basket.total_ore) return decline('insufficient_funds', asked);
+  // 10
+  const allergens = allergensFor(account, basket);
+  if (allergens.length > 0) return decline('allergen_check', { ...asked, allergens });
   return { outcome: 'approved', account, basket, ...sun };
 }

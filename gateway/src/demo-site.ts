@@ -87,7 +87,7 @@ export function seedDemoSite(ledger: Ledger): void {
     { id: 'konto-freja', first_name: 'Freja', last_name: 'Nielsen', ore: 8_000 },
   ];
   for (const c of children) {
-    ledger.createAccount({ id: c.id, first_name: c.first_name, last_name: c.last_name });
+    ledger.putAccount({ id: c.id, first_name: c.first_name, last_name: c.last_name });
     ledger.deposit({ account_id: c.id, amount_ore: c.ore });
   }
   const states: Record<string, { state: 'active' | 'replaced' | 'blocked' | 'stock'; account_id: string | null }> = {

@@ -1,5 +1,5 @@
 export { readerMayPublish, readerMaySubscribe } from './acl.ts';
-export { type AccountRow, authorize, type CardRow, type Verdict } from './authorizer.ts';
+export { type AccountFacts, authorize, type CardRow, type Verdict } from './authorizer.ts';
 export type { MessageBus } from './bus.ts';
 export { type Clock, systemClock } from './clock.ts';
 export { GatewayConfig, loadGatewayConfig, parseGatewayConfig } from './config.ts';

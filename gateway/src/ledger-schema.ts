@@ -138,4 +138,99 @@ export const migrations: readonly string[] = [
   ALTER TABLE cards_v2 RENAME TO cards;
   CREATE INDEX cards_by_account ON cards (account_id);
   `,
+  // 3: the till's rules (issue 4). Products carry allergens; accounts carry the guardians'
+  // choices (places, permitted categories, allergies, limits, an automatic top-up agreement) and a
+  // photo; a sale remembers the kind of place it was made at (spend limits are per kind), and a
+  // void is a compensating entry pointing at the sale it cancels. Staff log in to tills with a
+  // PIN; top-up requests wait for central; pre-orders wait to be handed out.
+  // Entries get a wider CHECK, so the table is rebuilt (foreign keys are off while migrating).
+  `
+  ALTER TABLE products ADD COLUMN allergens TEXT NOT NULL DEFAULT '[]';
+  -- Staff confirmed this basket for this account although it holds one of its allergens.
+  ALTER TABLE baskets ADD COLUMN allergens_confirmed_for TEXT;
+
+  ALTER TABLE accounts ADD COLUMN place_kinds TEXT NOT NULL DEFAULT '["school","club"]';
+  ALTER TABLE accounts ADD COLUMN denied_categories TEXT NOT NULL DEFAULT '[]';
+  ALTER TABLE accounts ADD COLUMN allergies TEXT NOT NULL DEFAULT '[]';
+  ALTER TABLE accounts ADD COLUMN photo TEXT;
+  ALTER TABLE accounts ADD COLUMN auto_topup_ore INTEGER CHECK (auto_topup_ore IS NULL OR auto_topup_ore > 0);
+
+  CREATE TABLE spend_limits (
+    account_id TEXT NOT NULL REFERENCES accounts (id),
+    place_kind TEXT NOT NULL CHECK (place_kind IN ('school', 'club')),
+    period     TEXT NOT NULL CHECK (period IN ('day', 'week', 'month')),
+    limit_ore  INTEGER NOT NULL CHECK (limit_ore >= 0),
+    PRIMARY KEY (account_id, place_kind, period)
+  ) STRICT, WITHOUT ROWID;
+
+  CREATE TABLE entries_v3 (
+    seq               INTEGER PRIMARY KEY,
+    id                TEXT NOT NULL UNIQUE,
+    account_id        TEXT NOT NULL REFERENCES accounts (id),
+    kind              TEXT NOT NULL CHECK (kind IN ('deposit', 'purchase', 'void')),
+    amount_ore        INTEGER NOT NULL,
+    balance_after_ore INTEGER NOT NULL CHECK (balance_after_ore >= 0),
+    tap_id            TEXT UNIQUE,
+    till_id           TEXT REFERENCES tills (id),
+    place_kind        TEXT CHECK (place_kind IN ('school', 'club')),
+    voids_entry_id    TEXT UNIQUE REFERENCES entries_v3 (id),
+    reason            TEXT,
+    staff_id          TEXT,
+    created_at        TEXT NOT NULL,
+    CHECK ((kind = 'deposit' AND amount_ore > 0)
+        OR (kind = 'purchase' AND amount_ore < 0)
+        OR (kind = 'void' AND amount_ore > 0 AND voids_entry_id IS NOT NULL AND reason IS NOT NULL))
+  ) STRICT;
+  INSERT INTO entries_v3 (seq, id, account_id, kind, amount_ore, balance_after_ore, tap_id, till_id, place_kind, created_at)
+    SELECT e.seq, e.id, e.account_id, e.kind, e.amount_ore, e.balance_after_ore, e.tap_id, e.till_id,
+           (SELECT p.kind FROM tills t JOIN places p ON p.id = t.place_id WHERE t.id = e.till_id), e.created_at
+    FROM entries e;
+  DROP TABLE entries;
+  ALTER TABLE entries_v3 RENAME TO entries;
+  CREATE INDEX entries_by_account ON entries (account_id, seq);
+  -- Spend limits sum an account's sales at one kind of place since a moment.
+  CREATE INDEX entries_spend ON entries (account_id, place_kind, created_at) WHERE kind = 'purchase';
+  CREATE INDEX entries_by_till ON entries (till_id, created_at) WHERE till_id IS NOT NULL;
+  CREATE TRIGGER entries_are_immutable_u BEFORE UPDATE ON entries
+    BEGIN SELECT RAISE(ABORT, 'ledger entries are immutable'); END;
+  CREATE TRIGGER entries_are_immutable_d BEFORE DELETE ON entries
+    BEGIN SELECT RAISE(ABORT, 'ledger entries are immutable'); END;
+
+  CREATE TABLE staff (
+    id         TEXT PRIMARY KEY,
+    name       TEXT NOT NULL,
+    pin_hash   TEXT NOT NULL,
+    active     INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+    created_at TEXT NOT NULL
+  ) STRICT;
+
+  -- An automatic top-up asked of central after a purchase left the balance under the threshold.
+  -- At most one per purchase (entry_id UNIQUE) and one open per account at a time.
+  CREATE TABLE topup_requests (
+    id               TEXT PRIMARY KEY,
+    account_id       TEXT NOT NULL REFERENCES accounts (id),
+    entry_id         TEXT NOT NULL UNIQUE REFERENCES entries (id),
+    amount_ore       INTEGER NOT NULL CHECK (amount_ore > 0),
+    state            TEXT NOT NULL CHECK (state IN ('pending', 'deposited', 'failed')),
+    reason           TEXT,
+    deposit_entry_id TEXT REFERENCES entries (id),
+    created_at       TEXT NOT NULL,
+    settled_at       TEXT
+  ) STRICT;
+  CREATE UNIQUE INDEX topup_one_open_per_account ON topup_requests (account_id) WHERE state = 'pending';
+
+  -- Webshop orders already paid, waiting to be handed out at a place.
+  CREATE TABLE preorders (
+    id            TEXT PRIMARY KEY,
+    account_id    TEXT NOT NULL REFERENCES accounts (id),
+    place_id      TEXT NOT NULL REFERENCES places (id),
+    lines         TEXT NOT NULL,
+    total_ore     INTEGER NOT NULL CHECK (total_ore >= 0),
+    for_date      TEXT NOT NULL,
+    state         TEXT NOT NULL CHECK (state IN ('paid', 'handed_out')),
+    handed_out_at TEXT,
+    handed_out_by TEXT
+  ) STRICT;
+  CREATE INDEX preorders_open ON preorders (account_id, place_id) WHERE state = 'paid';
+  `,
 ];

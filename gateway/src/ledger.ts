@@ -3,9 +3,19 @@ import { dirname } from 'node:path';
 import { type Decision, KantineError, type SaleLine, type Tap, type TapCancel } from '@kantine/protocol';
 import Database from 'better-sqlite3';
 import { v7 as uuidv7 } from 'uuid';
-import { type AccountRow, authorize, type BasketRow, type BatchRow, type CardRow } from './authorizer.ts';
+import {
+  type AccountFacts,
+  authorize,
+  type BasketFacts,
+  type BasketLine,
+  type BatchRow,
+  type CardRow,
+  type LimitFacts,
+  type PlaceKind,
+} from './authorizer.ts';
 import type { Clock } from './clock.ts';
 import { migrations } from './ledger-schema.ts';
+import { PERIODS, type Period, periodStarts } from './spend-limits.ts';
 
 export interface Place {
   id: string;
@@ -19,10 +29,28 @@ export interface Till {
 }
 export interface Product {
   id: string;
+  /** The place that sells it; null: every place of the site. */
   place_id: string | null;
   name: string;
   category: string;
   price_ore: number;
+  /** Allergen codes (e.g. `gluten`, `maelk`, `noedder`); a child's allergies use the same codes. */
+  allergens?: string[];
+}
+export interface AccountInput {
+  id: string;
+  first_name: string;
+  last_name?: string;
+  place_kinds?: PlaceKind[];
+  denied_categories?: string[];
+  allergies?: string[];
+  photo?: string | null;
+  auto_topup_ore?: number | null;
+}
+export interface SpendLimit {
+  place_kind: PlaceKind;
+  period: Period;
+  limit_ore: number;
 }
 export interface ReaderRow {
   id: string;
@@ -30,12 +58,7 @@ export interface ReaderRow {
   secret_hash: string;
   revoked_at: string | null;
 }
-export interface Basket {
-  till_id: string;
-  basket_id: string;
-  lines: SaleLine[];
-  total_ore: number;
-  standing: boolean;
+export interface Basket extends BasketFacts {
   created_at: string;
 }
 export interface BasketRequestLine {
@@ -47,10 +70,57 @@ export interface BasketRequestLine {
 export interface Decided {
   decision: Decision;
   replay: boolean;
+  /** The account the card belongs to (a fresh decision with a known card only): for the kiosk. */
+  account_id?: string;
+  /** allergen_check: the child's allergens found in the basket. */
+  allergens?: string[];
+}
+
+/** A purchase that leaves less than this triggers the account's automatic top-up (the seeds' 50 kr). */
+export const AUTO_TOPUP_BELOW_ORE = 50_00;
+
+interface AccountDbRow {
+  id: string;
+  first_name: string;
+  balance_ore: number;
+  place_kinds: string;
+  denied_categories: string;
+  allergies: string;
+  auto_topup_ore: number | null;
+}
+interface BasketDbRow {
+  till_id: string;
+  basket_id: string;
+  lines: string;
+  total_ore: number;
+  standing: 0 | 1;
+  allergens_confirmed_for: string | null;
+  created_at: string;
+}
+
+function accountFacts(row: AccountDbRow): AccountFacts {
+  return {
+    ...row,
+    place_kinds: JSON.parse(row.place_kinds) as PlaceKind[],
+    denied_categories: JSON.parse(row.denied_categories) as string[],
+    allergies: JSON.parse(row.allergies) as string[],
+  };
+}
+
+function basketOf(row: BasketDbRow): Basket {
+  return { ...row, lines: JSON.parse(row.lines) as BasketLine[], standing: row.standing === 1 };
+}
+
+/** The sale line as the receipt and the decision show it (without the rules' extras). */
+function saleLine(l: BasketLine): SaleLine {
+  return { product_id: l.product_id, name: l.name, quantity: l.quantity, unit_price_ore: l.unit_price_ore };
 }
 
 // A basket is what one child buys at a counter; more lines than this is a mistake at the till.
 export const MAX_BASKET_LINES = 50;
+
+// The columns of an entry that no till made.
+const NO_TILL = { tap_id: null, till_id: null, place_kind: null, voids_entry_id: null, reason: null, staff_id: null };
 
 /**
  * The gateway's ledger on SQLite. Durable before answered: WAL with `synchronous=FULL`, so a
@@ -61,6 +131,7 @@ export class Ledger {
   private readonly stmt;
   /** The site setting for UID-only cards (gateway config `cards.allow_legacy`). */
   allowLegacyCards = true;
+  private readonly placeKinds = new Map<string, PlaceKind>();
 
   constructor(
     path: string,
@@ -85,36 +156,82 @@ export class Ledger {
       ),
       getBatch: db.prepare<[string], BatchRow>('SELECT id, sdm_master FROM card_batches WHERE id = ?'),
       setSunCounter: db.prepare<[number, string]>('UPDATE cards SET sun_counter = ? WHERE uid = ?'),
-      getAccount: db.prepare<[string], AccountRow>('SELECT id, first_name, balance_ore FROM accounts WHERE id = ?'),
-      getBasket: db.prepare<[string], BasketRow & { created_at: string }>('SELECT * FROM baskets WHERE till_id = ?'),
+      getAccount: db.prepare<[string], AccountDbRow>(
+        'SELECT id, first_name, balance_ore, place_kinds, denied_categories, allergies, auto_topup_ore FROM accounts WHERE id = ?',
+      ),
+      getBasket: db.prepare<[string], BasketDbRow>('SELECT * FROM baskets WHERE till_id = ?'),
+      getLimits: db.prepare<[string, string], { period: Period; limit_ore: number }>(
+        'SELECT period, limit_ore FROM spend_limits WHERE account_id = ? AND place_kind = ?',
+      ),
+      // What an account spent at one kind of place since each period began; a voided sale
+      // does not count.
+      getSpent: db.prepare<
+        { account_id: string; place_kind: string; day: string; week: string; month: string; earliest: string },
+        { day: number; week: number; month: number }
+      >(
+        `SELECT COALESCE(SUM(CASE WHEN created_at >= @day THEN -amount_ore END), 0) AS day,
+                COALESCE(SUM(CASE WHEN created_at >= @week THEN -amount_ore END), 0) AS week,
+                COALESCE(SUM(CASE WHEN created_at >= @month THEN -amount_ore END), 0) AS month
+         FROM entries e
+         WHERE account_id = @account_id AND place_kind = @place_kind AND kind = 'purchase'
+           AND created_at >= @earliest
+           AND NOT EXISTS (SELECT 1 FROM entries v WHERE v.voids_entry_id = e.id)`,
+      ),
+      getTillPlaceKind: db.prepare<[string], { kind: PlaceKind }>(
+        'SELECT p.kind FROM tills t JOIN places p ON p.id = t.place_id WHERE t.id = ?',
+      ),
+      insertTopup: db.prepare(
+        `INSERT INTO topup_requests (id, account_id, entry_id, amount_ore, state, created_at)
+         SELECT @id, @account_id, @entry_id, @amount_ore, 'pending', @created_at
+         WHERE NOT EXISTS (SELECT 1 FROM topup_requests WHERE account_id = @account_id AND state = 'pending')`,
+      ),
       deleteBasket: db.prepare<[string]>('DELETE FROM baskets WHERE till_id = ?'),
       upsertBasket: db.prepare(
-        `INSERT INTO baskets (till_id, basket_id, lines, total_ore, standing, created_at)
-         VALUES (@till_id, @basket_id, @lines, @total_ore, @standing, @created_at)
+        `INSERT INTO baskets (till_id, basket_id, lines, total_ore, standing, allergens_confirmed_for, created_at)
+         VALUES (@till_id, @basket_id, @lines, @total_ore, @standing, NULL, @created_at)
          ON CONFLICT (till_id) DO UPDATE SET basket_id = excluded.basket_id, lines = excluded.lines,
-           total_ore = excluded.total_ore, standing = excluded.standing, created_at = excluded.created_at`,
+           total_ore = excluded.total_ore, standing = excluded.standing,
+           allergens_confirmed_for = NULL, created_at = excluded.created_at`,
       ),
       insertEntry: db.prepare(
-        `INSERT INTO entries (id, account_id, kind, amount_ore, balance_after_ore, tap_id, till_id, created_at)
-         VALUES (@id, @account_id, @kind, @amount_ore, @balance_after_ore, @tap_id, @till_id, @created_at)`,
+        `INSERT INTO entries (id, account_id, kind, amount_ore, balance_after_ore, tap_id, till_id, place_kind,
+                              voids_entry_id, reason, staff_id, created_at)
+         VALUES (@id, @account_id, @kind, @amount_ore, @balance_after_ore, @tap_id, @till_id, @place_kind,
+                 @voids_entry_id, @reason, @staff_id, @created_at)`,
       ),
       insertLine: db.prepare(
         `INSERT INTO entry_lines (entry_id, line_no, product_id, name, quantity, unit_price_ore)
          VALUES (@entry_id, @line_no, @product_id, @name, @quantity, @unit_price_ore)`,
       ),
       setBalance: db.prepare<[number, string]>('UPDATE accounts SET balance_ore = ? WHERE id = ?'),
-      getProduct: db.prepare<[string], Product & { active: number }>('SELECT * FROM products WHERE id = ?'),
+      getProduct: db.prepare<[string], Omit<Product, 'allergens'> & { active: number; allergens: string }>('SELECT * FROM products WHERE id = ?'),
       getTill: db.prepare<[string], Till>('SELECT * FROM tills WHERE id = ?'),
     };
   }
 
   private migrate(): void {
     const version = this.db.pragma('user_version', { simple: true }) as number;
-    for (let v = version; v < migrations.length; v++) {
-      this.db.transaction(() => {
-        this.db.exec(migrations[v] as string);
-        this.db.pragma(`user_version = ${v + 1}`);
-      })();
+    if (version > migrations.length) {
+      throw new KantineError(
+        'config_invalid',
+        `the ledger is at schema ${version}, newer than this gateway knows (${migrations.length}); run a newer gateway`,
+      );
+    }
+    if (version === migrations.length) return;
+    // SQLite's way to rebuild a table: foreign keys off (only possible outside a transaction),
+    // each migration in its own transaction, and a foreign-key check before it commits.
+    this.db.pragma('foreign_keys = OFF');
+    try {
+      for (let v = version; v < migrations.length; v++) {
+        this.db.transaction(() => {
+          this.db.exec(migrations[v] as string);
+          const broken = this.db.pragma('foreign_key_check') as unknown[];
+          if (broken.length > 0) throw new Error(`migration ${v + 1} breaks ${broken.length} foreign keys`);
+          this.db.pragma(`user_version = ${v + 1}`);
+        })();
+      }
+    } finally {
+      this.db.pragma('foreign_keys = ON');
     }
   }
 
@@ -139,6 +256,7 @@ export class Ledger {
         'INSERT INTO places (id, name, kind) VALUES (@id, @name, @kind) ON CONFLICT (id) DO UPDATE SET name = excluded.name, kind = excluded.kind',
       )
       .run(p);
+    this.placeKinds.clear();
   }
 
   upsertTill(t: Till): void {
@@ -147,15 +265,18 @@ export class Ledger {
         'INSERT INTO tills (id, place_id, name) VALUES (@id, @place_id, @name) ON CONFLICT (id) DO UPDATE SET place_id = excluded.place_id, name = excluded.name',
       )
       .run(t);
+    this.placeKinds.delete(t.id);
   }
 
   upsertProduct(p: Product): void {
     this.db
       .prepare(
-        `INSERT INTO products (id, place_id, name, category, price_ore) VALUES (@id, @place_id, @name, @category, @price_ore)
-         ON CONFLICT (id) DO UPDATE SET place_id = excluded.place_id, name = excluded.name, category = excluded.category, price_ore = excluded.price_ore`,
+        `INSERT INTO products (id, place_id, name, category, price_ore, allergens)
+         VALUES (@id, @place_id, @name, @category, @price_ore, @allergens)
+         ON CONFLICT (id) DO UPDATE SET place_id = excluded.place_id, name = excluded.name,
+           category = excluded.category, price_ore = excluded.price_ore, allergens = excluded.allergens`,
       )
-      .run(p);
+      .run({ ...p, allergens: JSON.stringify(p.allergens ?? []) });
   }
 
   upsertReader(r: { id: string; till_id: string | null; secret_hash: string }): void {
@@ -187,20 +308,58 @@ export class Ledger {
     return this.db.prepare<[], Till>('SELECT * FROM tills ORDER BY id').all();
   }
 
-  listProducts(): Product[] {
+  /** The active catalogue; with a place, what that place sells (its own and the site-wide ones). */
+  listProducts(placeId?: string): Product[] {
     return this.db
-      .prepare<[], Product>(
-        'SELECT id, place_id, name, category, price_ore FROM products WHERE active = 1 ORDER BY category, name',
+      .prepare<[string | null], Product & { allergens: string }>(
+        `SELECT id, place_id, name, category, price_ore, allergens FROM products
+         WHERE active = 1 AND (?1 IS NULL OR place_id IS NULL OR place_id = ?1) ORDER BY category, name`,
       )
-      .all();
+      .all(placeId ?? null)
+      .map((p) => ({ ...p, allergens: JSON.parse(p.allergens) as string[] }));
   }
 
   // ── Accounts and cards (owned by central later; seeded here for this slice) ───────────────────
 
-  createAccount(a: { id: string; first_name: string; last_name?: string }): void {
+  /** Creates an account or updates its name and the guardians' choices (the balance moves only by entries). */
+  putAccount(a: AccountInput): void {
     this.db
-      .prepare('INSERT INTO accounts (id, first_name, last_name, created_at) VALUES (?, ?, ?, ?)')
-      .run(a.id, a.first_name, a.last_name ?? '', this.now());
+      .prepare(
+        `INSERT INTO accounts (id, first_name, last_name, place_kinds, denied_categories, allergies, photo,
+                               auto_topup_ore, created_at)
+         VALUES (@id, @first_name, @last_name, @place_kinds, @denied_categories, @allergies, @photo,
+                 @auto_topup_ore, @created_at)
+         ON CONFLICT (id) DO UPDATE SET first_name = excluded.first_name, last_name = excluded.last_name,
+           place_kinds = excluded.place_kinds, denied_categories = excluded.denied_categories,
+           allergies = excluded.allergies, photo = excluded.photo, auto_topup_ore = excluded.auto_topup_ore`,
+      )
+      .run({
+        id: a.id,
+        first_name: a.first_name,
+        last_name: a.last_name ?? '',
+        place_kinds: JSON.stringify(a.place_kinds ?? ['school', 'club']),
+        denied_categories: JSON.stringify(a.denied_categories ?? []),
+        allergies: JSON.stringify(a.allergies ?? []),
+        photo: a.photo ?? null,
+        auto_topup_ore: a.auto_topup_ore ?? null,
+        created_at: this.now(),
+      });
+  }
+
+  /** Sets (or, with `limit_ore` null, removes) one spend limit of an account. */
+  setSpendLimit(accountId: string, limit: Omit<SpendLimit, 'limit_ore'> & { limit_ore: number | null }): void {
+    if (limit.limit_ore === null) {
+      this.db
+        .prepare('DELETE FROM spend_limits WHERE account_id = ? AND place_kind = ? AND period = ?')
+        .run(accountId, limit.place_kind, limit.period);
+      return;
+    }
+    this.db
+      .prepare(
+        `INSERT INTO spend_limits (account_id, place_kind, period, limit_ore) VALUES (?, ?, ?, ?)
+         ON CONFLICT DO UPDATE SET limit_ore = excluded.limit_ore`,
+      )
+      .run(accountId, limit.place_kind, limit.period, limit.limit_ore);
   }
 
   /**
@@ -243,8 +402,21 @@ export class Ledger {
       .run(b.id, Buffer.from(b.sdm_master), this.now());
   }
 
-  getAccount(id: string): AccountRow | undefined {
-    return this.stmt.getAccount.get(id);
+  getAccount(id: string): AccountFacts | undefined {
+    const row = this.stmt.getAccount.get(id);
+    return row ? accountFacts(row) : undefined;
+  }
+
+  /** What the kiosk shows of a child: name, photo, balance, allergies. */
+  getAccountCard(id: string):
+    | { id: string; first_name: string; last_name: string; photo: string | null; balance_ore: number; allergies: string[] }
+    | undefined {
+    const row = this.db
+      .prepare<[string], { id: string; first_name: string; last_name: string; photo: string | null; balance_ore: number; allergies: string }>(
+        'SELECT id, first_name, last_name, photo, balance_ore, allergies FROM accounts WHERE id = ?',
+      )
+      .get(id);
+    return row ? { ...row, allergies: JSON.parse(row.allergies) as string[] } : undefined;
   }
 
   /** A deposit is an entry like any other: the balance only ever moves through entries. */
@@ -263,8 +435,7 @@ export class Ledger {
         kind: 'deposit',
         amount_ore: d.amount_ore,
         balance_after_ore: balance,
-        tap_id: null,
-        till_id: null,
+        ...NO_TILL,
         created_at: this.now(),
       });
       this.stmt.setBalance.run(balance, account.id);
@@ -276,15 +447,26 @@ export class Ledger {
 
   /** Puts a basket on a till, replacing any basket there. Prices come from the catalogue. */
   setBasket(tillId: string, request: readonly BasketRequestLine[], standing = false): Basket {
-    if (!this.stmt.getTill.get(tillId)) throw new KantineError('unknown_till', `no till ${tillId}`);
+    const till = this.stmt.getTill.get(tillId);
+    if (!till) throw new KantineError('unknown_till', `no till ${tillId}`);
     if (request.length === 0) throw new KantineError('basket_empty');
     if (request.length > MAX_BASKET_LINES) {
       throw new KantineError('basket_too_large', `a basket holds at most ${MAX_BASKET_LINES} lines`);
     }
-    const lines: SaleLine[] = request.map((l) => {
+    const lines: BasketLine[] = request.map((l) => {
       const p = this.stmt.getProduct.get(l.product_id);
-      if (p?.active !== 1) throw new KantineError('unknown_product', `no product ${l.product_id}`);
-      return { product_id: p.id, name: p.name, quantity: l.quantity, unit_price_ore: p.price_ore };
+      // A product of another place is not on this till's menu.
+      if (p?.active !== 1 || (p.place_id !== null && p.place_id !== till.place_id)) {
+        throw new KantineError('unknown_product', `no product ${l.product_id} at this till`);
+      }
+      return {
+        product_id: p.id,
+        name: p.name,
+        quantity: l.quantity,
+        unit_price_ore: p.price_ore,
+        category: p.category,
+        allergens: JSON.parse(p.allergens) as string[],
+      };
     });
     const total = lines.reduce((sum, l) => sum + l.quantity * l.unit_price_ore, 0);
     if (total <= 0) throw new KantineError('basket_empty', 'the basket costs nothing');
@@ -294,6 +476,7 @@ export class Ledger {
       lines,
       total_ore: total,
       standing,
+      allergens_confirmed_for: null,
       created_at: this.now(),
     };
     this.stmt.upsertBasket.run({ ...basket, lines: JSON.stringify(lines), standing: standing ? 1 : 0 });
@@ -302,8 +485,19 @@ export class Ledger {
 
   getBasket(tillId: string): Basket | undefined {
     const row = this.stmt.getBasket.get(tillId);
-    if (!row) return undefined;
-    return { ...row, lines: JSON.parse(row.lines) as SaleLine[], standing: row.standing === 1 };
+    return row ? basketOf(row) : undefined;
+  }
+
+  /**
+   * Staff saw that the basket holds an allergen of this child's and confirmed it anyway: the
+   * child's next tap pays. Only for the basket shown (`basketId`); a changed basket asks again.
+   */
+  confirmAllergens(tillId: string, basketId: string, accountId: string): boolean {
+    return (
+      this.db
+        .prepare('UPDATE baskets SET allergens_confirmed_for = ? WHERE till_id = ? AND basket_id = ?')
+        .run(accountId, tillId, basketId).changes > 0
+    );
   }
 
   clearBasket(tillId: string): boolean {
@@ -329,14 +523,19 @@ export class Ledger {
     const read = tap.card;
     const card = this.stmt.getCard.get(read.uid);
     const batch = read.kind === 'ntag424' ? this.stmt.getBatch.get(read.batch) : undefined;
-    const account = card?.account_id ? this.stmt.getAccount.get(card.account_id) : undefined;
+    const accountRow = card?.account_id ? this.stmt.getAccount.get(card.account_id) : undefined;
+    const account = accountRow ? accountFacts(accountRow) : undefined;
     const basketRow = this.stmt.getBasket.get(tillId);
+    const basket = basketRow ? basketOf(basketRow) : undefined;
+    const placeKind = this.placeKindOf(tillId);
     const verdict = authorize({
       read,
       card,
       batch,
       account,
-      basket: basketRow,
+      basket,
+      placeKind,
+      limits: account && basket ? this.limitsAt(account.id, placeKind) : [],
       settings: { allowLegacy: this.allowLegacyCards },
     });
     // A genuine SUN message is used up whatever the outcome: the same message never passes twice.
@@ -361,6 +560,7 @@ export class Ledger {
           ...(verdict.account
             ? { first_name: verdict.account.first_name, balance_ore: verdict.account.balance_ore }
             : {}),
+          ...(verdict.limit ? { limit_ore: verdict.limit.limit_ore, spent_ore: verdict.limit.spent_ore } : {}),
         };
         break;
       case 'balance':
@@ -373,7 +573,7 @@ export class Ledger {
         break;
       case 'approved': {
         const { account: acc, basket } = verdict;
-        const lines = JSON.parse(basket.lines) as SaleLine[];
+        const lines = basket.lines.map(saleLine);
         const entryId = uuidv7();
         const balance = acc.balance_ore - basket.total_ore;
         this.stmt.insertEntry.run({
@@ -384,13 +584,28 @@ export class Ledger {
           balance_after_ore: balance,
           tap_id: tap.tap_id,
           till_id: tillId,
+          place_kind: placeKind,
+          voids_entry_id: null,
+          reason: null,
+          staff_id: null,
           created_at: decided_at,
         });
         lines.forEach((l, i) => {
           this.stmt.insertLine.run({ entry_id: entryId, line_no: i + 1, ...l });
         });
         this.stmt.setBalance.run(balance, acc.id);
-        if (basket.standing === 0) this.stmt.deleteBasket.run(tillId);
+        if (!basket.standing) this.stmt.deleteBasket.run(tillId);
+        // Automatic top-up: asked of central, never waited for. At most one per purchase (the
+        // purchase's entry is the request's key) and one open per account.
+        if (balance < AUTO_TOPUP_BELOW_ORE && acc.auto_topup_ore !== null) {
+          this.stmt.insertTopup.run({
+            id: uuidv7(),
+            account_id: acc.id,
+            entry_id: entryId,
+            amount_ore: acc.auto_topup_ore,
+            created_at: decided_at,
+          });
+        }
         decision = {
           ...base,
           outcome: 'approved',
@@ -413,7 +628,39 @@ export class Ledger {
       decision: JSON.stringify(decision),
       decided_at,
     });
-    return { decision, replay: false };
+    return {
+      decision,
+      replay: false,
+      ...(account ? { account_id: account.id } : {}),
+      ...(verdict.outcome === 'declined' && verdict.allergens ? { allergens: verdict.allergens } : {}),
+    };
+  }
+
+  /** The kind of place a till stands at; kept in memory, as tills seldom move. */
+  private placeKindOf(tillId: string): PlaceKind {
+    let kind = this.placeKinds.get(tillId);
+    if (!kind) {
+      const row = this.stmt.getTillPlaceKind.get(tillId);
+      if (!row) throw new Error(`till ${tillId} has no place`); // tills reference places: a broken row
+      kind = row.kind;
+      this.placeKinds.set(tillId, kind);
+    }
+    return kind;
+  }
+
+  /** The account's limits at a kind of place, each with what was spent in its period so far. */
+  private limitsAt(accountId: string, placeKind: PlaceKind): LimitFacts[] {
+    const limits = this.stmt.getLimits.all(accountId, placeKind);
+    if (limits.length === 0) return [];
+    const starts = periodStarts(this.clock.now());
+    const spent = this.stmt.getSpent.get({ account_id: accountId, place_kind: placeKind, ...starts }) as Record<
+      Period,
+      number
+    >;
+    return PERIODS.flatMap((period) => {
+      const l = limits.find((x) => x.period === period);
+      return l ? [{ period, limit_ore: l.limit_ore, spent_ore: spent[period] }] : [];
+    });
   }
 
   /**

@@ -69,7 +69,7 @@ export async function makeLoadSite(options: {
       ledger.upsertTill({ id: `till-${i}`, place_id: 'kantinen', name: `Kasse ${i}` });
       ledger.upsertReader({ id: site.readerId(i), till_id: `till-${i}`, secret_hash: hash });
       ledger.setBasket(`till-${i}`, [{ product_id: 'frugt', quantity: 1 }], true);
-      ledger.createAccount({ id: site.accountId(i), first_name: `Barn ${i}` });
+      ledger.putAccount({ id: site.accountId(i), first_name: `Barn ${i}` });
       ledger.deposit({ account_id: site.accountId(i), amount_ore: options.balance_ore });
       ledger.putCard({ uid: site.cardUid(i), account_id: site.accountId(i), state: 'active' });
     }

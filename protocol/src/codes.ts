@@ -73,11 +73,47 @@ export const codes = {
     en: 'Card replaced by a newer one',
     action_da: 'Barnet skal bruge sit nye kort.',
   },
+  place_not_allowed: {
+    kind: 'decline',
+    da: 'Kortet må ikke bruges her',
+    en: 'Card not allowed at this kind of place',
+    action_da: 'Forældrene har ikke slået kortet til her (skole/klub). De kan ændre det i forældreportalen.',
+  },
+  category_not_allowed: {
+    kind: 'decline',
+    da: 'Barnet må ikke købe denne slags vare',
+    en: 'Product category not permitted for this child',
+    action_da: 'Fjern varen fra kurven. Forældrene styrer tilladelserne i forældreportalen.',
+  },
+  limit_exceeded_day: {
+    kind: 'decline',
+    da: 'Dagens maks forbrug er nået',
+    en: 'Daily spend limit reached',
+    action_da: 'Fjern varer fra kurven, eller prøv igen i morgen. Forældrene sætter grænsen.',
+  },
+  limit_exceeded_week: {
+    kind: 'decline',
+    da: 'Ugens maks forbrug er nået',
+    en: 'Weekly spend limit reached',
+    action_da: 'Fjern varer fra kurven, eller prøv igen på mandag. Forældrene sætter grænsen.',
+  },
+  limit_exceeded_month: {
+    kind: 'decline',
+    da: 'Månedens maks forbrug er nået',
+    en: 'Monthly spend limit reached',
+    action_da: 'Fjern varer fra kurven, eller prøv igen næste måned. Forældrene sætter grænsen.',
+  },
   insufficient_funds: {
     kind: 'decline',
     da: 'Der er ikke penge nok på kortet',
     en: 'Insufficient funds',
     action_da: 'Fjern varer fra kurven, eller bed en forælder om at indbetale.',
+  },
+  allergen_check: {
+    kind: 'decline',
+    da: 'Vent – kurven skal tjekkes for allergi',
+    en: 'Wait – the basket must be checked for allergies',
+    action_da: 'Barnet er allergisk over for noget i kurven. Bekræft varen eller fjern den, og bed barnet bippe igen.',
   },
   tap_cancelled: {
     kind: 'decline',

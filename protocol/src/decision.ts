@@ -38,6 +38,8 @@ export const Decision = Type.Object(
         description: 'the kind of card that was read; `legacy` (UID-only) cards are weaker and should be replaced',
       }),
     ),
+    limit_ore: Type.Optional(Ore('limit_exceeded_*: the spend limit of that period at this kind of place, in øre')),
+    spent_ore: Type.Optional(Ore('limit_exceeded_*: what was already spent in that period, in øre')),
     lines: Type.Optional(Type.Array(SaleLine, { maxItems: 50 })),
     entry_id: Type.Optional(Type.String({ description: 'the ledger entry of an approved sale' })),
     decided_at: Timestamp,

@@ -36,9 +36,9 @@ export function seedFixture(ledger: Ledger): void {
   ledger.upsertTill({ id: 'till-1', place_id: 'kantinen', name: 'Kasse 1' });
   ledger.upsertTill({ id: 'till-2', place_id: 'kantinen', name: 'Kasse 2' });
   for (const p of Object.values(products)) ledger.upsertProduct({ ...p, place_id: 'kantinen' });
-  ledger.createAccount({ id: 'acc-alma', first_name: 'Alma' });
+  ledger.putAccount({ id: 'acc-alma', first_name: 'Alma' });
   ledger.deposit({ account_id: 'acc-alma', amount_ore: 10_000 });
-  ledger.createAccount({ id: 'acc-bo', first_name: 'Bo' });
+  ledger.putAccount({ id: 'acc-bo', first_name: 'Bo' });
   ledger.deposit({ account_id: 'acc-bo', amount_ore: 200 });
   ledger.putCard({ uid: cards.alma, account_id: 'acc-alma', state: 'active' });
   ledger.putCard({ uid: cards.bo, account_id: 'acc-bo', state: 'active' });

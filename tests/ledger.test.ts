@@ -1,8 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Clock, Ledger } from '@kantine/gateway';
+import { type Clock, Ledger, migrations } from '@kantine/gateway';
 import test from 'ava';
+import Database from 'better-sqlite3';
 import { cards, makeTap, seedFixture } from './helpers/site.ts';
 
 function openLedger(
@@ -68,4 +69,36 @@ test('decisions carry the time of the injected clock', (t) => {
   const ledger = openLedger(t, { now: () => new Date('2026-12-24T12:00:00Z') });
   const d = ledger.transaction(() => ledger.decideTap(makeTap('reader-1', cards.alma), 'till-1'));
   t.is(d.decision.decided_at, '2026-12-24T12:00:00.000Z');
+});
+
+test('a ledger from the previous schema is migrated with its money intact', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'kantine-migrate-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, 'old.db');
+  // A gateway of schema 2 with a sale in it, written by hand as that schema stood.
+  const old = new Database(path);
+  for (const [i, sql] of migrations.slice(0, 2).entries()) {
+    old.exec(sql);
+    old.pragma(`user_version = ${i + 1}`);
+  }
+  old.exec(`
+    INSERT INTO places VALUES ('kantinen', 'Kantinen', 'school');
+    INSERT INTO tills VALUES ('till-1', 'kantinen', 'Kasse 1');
+    INSERT INTO accounts (id, first_name, balance_ore, created_at) VALUES ('acc', 'Alma', 700, '2026-11-20T10:00:00.000Z');
+    INSERT INTO entries (id, account_id, kind, amount_ore, balance_after_ore, created_at)
+      VALUES ('e1', 'acc', 'deposit', 1000, 1000, '2026-11-20T10:00:00.000Z');
+    INSERT INTO entries (id, account_id, kind, amount_ore, balance_after_ore, tap_id, till_id, created_at)
+      VALUES ('e2', 'acc', 'purchase', -300, 700, 't1', 'till-1', '2026-11-20T11:00:00.000Z');
+    INSERT INTO entry_lines VALUES ('e2', 1, 'ostehoeps', 'Ostehøps', 1, 300);
+  `);
+  old.close();
+
+  const ledger = new Ledger(path, { now: () => new Date('2026-11-20T12:00:00Z') });
+  t.teardown(() => ledger.close());
+  t.is(ledger.db.pragma('user_version', { simple: true }), migrations.length);
+  t.deepEqual(ledger.verify(), []);
+  t.like(ledger.db.prepare("SELECT * FROM entries WHERE id = 'e2'").get(), { place_kind: 'school', till_id: 'till-1' });
+  t.like(ledger.tillReport('till-1', '2026-11-20'), { sales: { count: 1, total_ore: 300 } });
+  t.throws(() => ledger.db.prepare("DELETE FROM entries WHERE id = 'e1'").run(), { any: true, message: /immutable/ });
+  t.is(ledger.db.pragma('foreign_keys', { simple: true }), 1, 'foreign keys are on again');
 });

@@ -171,7 +171,8 @@ export function authorize(f: TapFacts): Verdict {
   }
   // 8
   for (const limit of f.limits) {
-    if (limit.spent_ore + basket.total_ore > limit.limit_ore) return decline(limitCode[limit.period], { ...asked, limit });
+    if (limit.spent_ore + basket.total_ore > limit.limit_ore)
+      return decline(limitCode[limit.period], { ...asked, limit });
   }
   // 9
   if (account.balance_ore < basket.total_ore) return decline('insufficient_funds', asked);

@@ -15,7 +15,8 @@ import {
 } from './authorizer.ts';
 import type { Clock } from './clock.ts';
 import { migrations } from './ledger-schema.ts';
-import { PERIODS, type Period, periodStarts } from './spend-limits.ts';
+import { dayBounds, localDate, PERIODS, type Period, periodStarts } from './spend-limits.ts';
+import { buildTillReport, type TillReport } from './till-report.ts';
 
 export interface Place {
   id: string;
@@ -95,6 +96,34 @@ interface BasketDbRow {
   total_ore: number;
   standing: 0 | 1;
   allergens_confirmed_for: string | null;
+  created_at: string;
+}
+
+export interface Preorder {
+  id: string;
+  account_id: string;
+  place_id: string;
+  lines: SaleLine[];
+  total_ore: number;
+  for_date: string;
+  state: 'paid' | 'handed_out';
+  handed_out_at: string | null;
+  handed_out_by: string | null;
+}
+type PreorderRow = Omit<Preorder, 'lines'> & { lines: string };
+function preorderOf(row: PreorderRow): Preorder {
+  return { ...row, lines: JSON.parse(row.lines) as SaleLine[] };
+}
+
+export interface TopupRequest {
+  id: string;
+  account_id: string;
+  /** The purchase that left the balance under the threshold. */
+  entry_id: string;
+  amount_ore: number;
+  state: 'pending' | 'deposited' | 'failed';
+  reason: string | null;
+  deposit_entry_id: string | null;
   created_at: string;
 }
 
@@ -204,7 +233,9 @@ export class Ledger {
          VALUES (@entry_id, @line_no, @product_id, @name, @quantity, @unit_price_ore)`,
       ),
       setBalance: db.prepare<[number, string]>('UPDATE accounts SET balance_ore = ? WHERE id = ?'),
-      getProduct: db.prepare<[string], Omit<Product, 'allergens'> & { active: number; allergens: string }>('SELECT * FROM products WHERE id = ?'),
+      getProduct: db.prepare<[string], Omit<Product, 'allergens'> & { active: number; allergens: string }>(
+        'SELECT * FROM products WHERE id = ?',
+      ),
       getTill: db.prepare<[string], Till>('SELECT * FROM tills WHERE id = ?'),
     };
   }
@@ -311,11 +342,11 @@ export class Ledger {
   /** The active catalogue; with a place, what that place sells (its own and the site-wide ones). */
   listProducts(placeId?: string): Product[] {
     return this.db
-      .prepare<[string | null], Product & { allergens: string }>(
+      .prepare<{ place: string | null }, Product & { allergens: string }>(
         `SELECT id, place_id, name, category, price_ore, allergens FROM products
-         WHERE active = 1 AND (?1 IS NULL OR place_id IS NULL OR place_id = ?1) ORDER BY category, name`,
+         WHERE active = 1 AND (@place IS NULL OR place_id IS NULL OR place_id = @place) ORDER BY category, name`,
       )
-      .all(placeId ?? null)
+      .all({ place: placeId ?? null })
       .map((p) => ({ ...p, allergens: JSON.parse(p.allergens) as string[] }));
   }
 
@@ -408,13 +439,30 @@ export class Ledger {
   }
 
   /** What the kiosk shows of a child: name, photo, balance, allergies. */
-  getAccountCard(id: string):
-    | { id: string; first_name: string; last_name: string; photo: string | null; balance_ore: number; allergies: string[] }
+  getAccountCard(
+    id: string,
+  ):
+    | {
+        id: string;
+        first_name: string;
+        last_name: string;
+        photo: string | null;
+        balance_ore: number;
+        allergies: string[];
+      }
     | undefined {
     const row = this.db
-      .prepare<[string], { id: string; first_name: string; last_name: string; photo: string | null; balance_ore: number; allergies: string }>(
-        'SELECT id, first_name, last_name, photo, balance_ore, allergies FROM accounts WHERE id = ?',
-      )
+      .prepare<
+        [string],
+        {
+          id: string;
+          first_name: string;
+          last_name: string;
+          photo: string | null;
+          balance_ore: number;
+          allergies: string;
+        }
+      >('SELECT id, first_name, last_name, photo, balance_ore, allergies FROM accounts WHERE id = ?')
       .get(id);
     return row ? { ...row, allergies: JSON.parse(row.allergies) as string[] } : undefined;
   }
@@ -691,6 +739,196 @@ export class Ledger {
       decided_at,
     });
     return { decision, replay: false };
+  }
+
+  // ── Voids, reports ───────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Voids a sale made at this till today: a compensating entry gives the money back (the sale's
+   * entry is never touched). A sale is voided at most once.
+   */
+  voidSale(v: { till_id: string; entry_id: string; reason: string; staff_id: string | null }): {
+    entry_id: string;
+    account_id: string;
+    amount_ore: number;
+    balance_ore: number;
+  } {
+    return this.transaction(() => {
+      const sale = this.db
+        .prepare<
+          [string, string],
+          { id: string; account_id: string; amount_ore: number; place_kind: PlaceKind | null; created_at: string }
+        >(
+          "SELECT id, account_id, amount_ore, place_kind, created_at FROM entries WHERE id = ? AND till_id = ? AND kind = 'purchase'",
+        )
+        .get(v.entry_id, v.till_id);
+      if (!sale) throw new KantineError('sale_not_found', `no sale ${v.entry_id} at till ${v.till_id}`);
+      const voided = this.db.prepare('SELECT 1 FROM entries WHERE voids_entry_id = ?').get(sale.id);
+      if (voided) throw new KantineError('sale_already_voided');
+      const now = this.clock.now();
+      if (localDate(new Date(sale.created_at)) !== localDate(now)) throw new KantineError('void_too_late');
+      const account = this.stmt.getAccount.get(sale.account_id);
+      if (!account) throw new Error(`entry ${sale.id} names a missing account`); // foreign key: cannot happen
+      const id = uuidv7();
+      const amount = -sale.amount_ore;
+      const balance = account.balance_ore + amount;
+      this.stmt.insertEntry.run({
+        id,
+        account_id: account.id,
+        kind: 'void',
+        amount_ore: amount,
+        balance_after_ore: balance,
+        tap_id: null,
+        till_id: v.till_id,
+        place_kind: sale.place_kind,
+        voids_entry_id: sale.id,
+        reason: v.reason,
+        staff_id: v.staff_id,
+        created_at: now.toISOString(),
+      });
+      this.stmt.setBalance.run(balance, account.id);
+      return { entry_id: id, account_id: account.id, amount_ore: amount, balance_ore: balance };
+    });
+  }
+
+  /** The till's last sale that can still be voided (today's, not voided), for the kiosk's void button. */
+  lastSale(tillId: string): { entry_id: string; amount_ore: number; first_name: string; at: string } | undefined {
+    const bounds = dayBounds(localDate(this.clock.now())) as { from: string; to: string };
+    return this.db
+      .prepare<[string, string], { entry_id: string; amount_ore: number; first_name: string; at: string }>(
+        `SELECT e.id AS entry_id, -e.amount_ore AS amount_ore, a.first_name, e.created_at AS at
+         FROM entries e JOIN accounts a ON a.id = e.account_id
+         WHERE e.till_id = ? AND e.kind = 'purchase' AND e.created_at >= ?
+           AND NOT EXISTS (SELECT 1 FROM entries v WHERE v.voids_entry_id = e.id)
+         ORDER BY e.seq DESC LIMIT 1`,
+      )
+      .get(tillId, bounds.from);
+  }
+
+  /** The end-of-day report of one till for a local date (YYYY-MM-DD). */
+  tillReport(tillId: string, date: string): TillReport {
+    const bounds = dayBounds(date);
+    if (!bounds) throw new KantineError('invalid_request', `not a date: ${date}`);
+    type Args = [string, string, string];
+    const args: Args = [tillId, bounds.from, bounds.to];
+    const inDay = 'till_id = ? AND created_at >= ? AND created_at < ?';
+    return buildTillReport(tillId, date, {
+      lines: this.db
+        .prepare<Args, { product_id: string; name: string; quantity: number; unit_price_ore: number }>(
+          `SELECT l.product_id, l.name, l.quantity, l.unit_price_ore FROM entries e
+           JOIN entry_lines l ON l.entry_id = e.id
+           WHERE e.kind = 'purchase' AND e.till_id = ? AND e.created_at >= ? AND e.created_at < ?
+           ORDER BY e.seq, l.line_no`,
+        )
+        .all(...args),
+      sales: this.db
+        .prepare<Args, { amount_ore: number }>(`SELECT amount_ore FROM entries WHERE kind = 'purchase' AND ${inDay}`)
+        .all(...args),
+      voids: this.db
+        .prepare<
+          Args,
+          {
+            id: string;
+            voids_entry_id: string;
+            amount_ore: number;
+            reason: string;
+            staff_id: string | null;
+            created_at: string;
+          }
+        >(
+          `SELECT id, voids_entry_id, amount_ore, reason, staff_id, created_at FROM entries
+           WHERE kind = 'void' AND ${inDay} ORDER BY seq`,
+        )
+        .all(...args),
+      declines: this.db
+        .prepare<Args, { code: string; count: number }>(
+          `SELECT code, COUNT(*) AS count FROM taps
+           WHERE outcome = 'declined' AND till_id = ? AND decided_at >= ? AND decided_at < ?
+           GROUP BY code ORDER BY count DESC, code`,
+        )
+        .all(...args),
+    });
+  }
+
+  // ── Pre-orders (paid in the webshop, handed out at the place) ─────────────────────────────────
+
+  putPreorder(o: { id: string; account_id: string; place_id: string; lines: SaleLine[]; for_date: string }): void {
+    const total = o.lines.reduce((sum, l) => sum + l.quantity * l.unit_price_ore, 0);
+    this.db
+      .prepare(
+        `INSERT INTO preorders (id, account_id, place_id, lines, total_ore, for_date, state)
+         VALUES (?, ?, ?, ?, ?, ?, 'paid') ON CONFLICT (id) DO NOTHING`,
+      )
+      .run(o.id, o.account_id, o.place_id, JSON.stringify(o.lines), total, o.for_date);
+  }
+
+  /** The child's paid orders to hand out at this place today (and any left from earlier days). */
+  openPreorders(accountId: string, placeId: string): Preorder[] {
+    return this.db
+      .prepare<[string, string, string], PreorderRow>(
+        `SELECT * FROM preorders WHERE account_id = ? AND place_id = ? AND state = 'paid' AND for_date <= ?
+         ORDER BY for_date, id`,
+      )
+      .all(accountId, placeId, localDate(this.clock.now()))
+      .map(preorderOf);
+  }
+
+  /** Staff handed a pre-order out at a till of its place. */
+  handOutPreorder(id: string, tillId: string, staffId: string | null): Preorder {
+    return this.transaction(() => {
+      const till = this.stmt.getTill.get(tillId);
+      const row = this.db.prepare<[string], PreorderRow>('SELECT * FROM preorders WHERE id = ?').get(id);
+      if (!row || !till || row.place_id !== till.place_id) throw new KantineError('preorder_not_found');
+      if (row.state !== 'paid') throw new KantineError('preorder_handed_out');
+      const at = this.now();
+      this.db
+        .prepare("UPDATE preorders SET state = 'handed_out', handed_out_at = ?, handed_out_by = ? WHERE id = ?")
+        .run(at, staffId, id);
+      return preorderOf({ ...row, state: 'handed_out', handed_out_at: at, handed_out_by: staffId });
+    });
+  }
+
+  // ── Automatic top-up requests (for central) ───────────────────────────────────────────────────
+
+  pendingTopups(): TopupRequest[] {
+    return this.db
+      .prepare<[], TopupRequest>(
+        "SELECT id, account_id, entry_id, amount_ore, state, reason, deposit_entry_id, created_at FROM topup_requests WHERE state = 'pending' ORDER BY created_at",
+      )
+      .all();
+  }
+
+  /**
+   * Central's answer to a top-up request: a deposit (applied once, under central's entry id) or
+   * the reason it failed (expired or blocked payment card, no funds, blocked account). A repeated
+   * answer changes nothing.
+   */
+  settleTopup(
+    id: string,
+    result: { outcome: 'deposited'; deposit_id: string } | { outcome: 'failed'; reason: string },
+  ): TopupRequest {
+    return this.transaction(() => {
+      const get = () =>
+        this.db
+          .prepare<[string], TopupRequest>(
+            'SELECT id, account_id, entry_id, amount_ore, state, reason, deposit_entry_id, created_at FROM topup_requests WHERE id = ?',
+          )
+          .get(id);
+      const req = get();
+      if (!req) throw new KantineError('topup_not_found', `no top-up request ${id}`);
+      if (req.state !== 'pending') return req;
+      if (result.outcome === 'deposited') {
+        this.deposit({ id: result.deposit_id, account_id: req.account_id, amount_ore: req.amount_ore });
+        this.db
+          .prepare("UPDATE topup_requests SET state = 'deposited', deposit_entry_id = ?, settled_at = ? WHERE id = ?")
+          .run(result.deposit_id, this.now(), id);
+      } else {
+        this.db
+          .prepare("UPDATE topup_requests SET state = 'failed', reason = ?, settled_at = ? WHERE id = ?")
+          .run(result.reason, this.now(), id);
+      }
+      return get() as TopupRequest;
+    });
   }
 
   recentDecisions(limit: number): Decision[] {

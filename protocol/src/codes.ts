@@ -165,6 +165,27 @@ export const codes = {
     en: 'Request does not match its schema',
   },
   not_found: { kind: 'error', da: 'Findes ikke', en: 'Not found' },
+  sale_not_found: { kind: 'error', da: 'Salget findes ikke på denne kasse', en: 'No such sale at this till' },
+  sale_already_voided: { kind: 'error', da: 'Salget er allerede annulleret', en: 'Sale already voided' },
+  void_too_late: {
+    kind: 'error',
+    da: 'Kun dagens salg kan annulleres ved kassen',
+    en: 'Only today’s sales can be voided at the till',
+  },
+  preorder_not_found: { kind: 'error', da: 'Forudbestillingen findes ikke her', en: 'No such pre-order here' },
+  preorder_handed_out: {
+    kind: 'error',
+    da: 'Forudbestillingen er allerede udleveret',
+    en: 'Pre-order already handed out',
+  },
+  topup_not_found: { kind: 'error', da: 'Optankningen findes ikke', en: 'No such top-up request' },
+  not_logged_in: { kind: 'error', da: 'Log ind på kassen med din PIN-kode', en: 'Log in to the till with your PIN' },
+  wrong_pin: { kind: 'error', da: 'Forkert PIN-kode', en: 'Wrong PIN' },
+  pin_locked: {
+    kind: 'error',
+    da: 'For mange forkerte PIN-koder – vent et minut',
+    en: 'Too many wrong PINs – wait a minute',
+  },
   config_invalid: { kind: 'error', da: 'Konfigurationen er ugyldig', en: 'Configuration is invalid' },
   internal_error: { kind: 'error', da: 'Intern fejl', en: 'Internal error' },
 } as const satisfies Record<string, CodeInfo>;

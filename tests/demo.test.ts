@@ -38,7 +38,19 @@ test('npm start runs a demo site: a kantine card pays, its clone is declined, an
   t.regex(output, /simuleret \/ simulated/);
 
   const api = `http://127.0.0.1:${httpPort}`;
-  const decisions = async () => (await (await fetch(`${api}/api/decisions`)).json()) as Decision[];
+  // Staff log in with the PIN the demo prints.
+  const pin = /Anne (\d{4})/.exec(output)?.[1];
+  t.truthy(pin, 'the demo prints a staff PIN');
+  t.regex(output, new RegExp(`Kiosk: +${api}/kiosk/`));
+  const login = await fetch(`${api}/api/kiosk/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ till_id: 'kasse-1', staff_id: 'anne', pin }),
+  });
+  t.is(login.status, 200);
+  const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+  const decisions = async () =>
+    (await (await fetch(`${api}/api/tills/kasse-1/decisions`, { headers: { cookie } })).json()) as Decision[];
   /** Taps demo card `key` and returns the decision, the `n`th of the run. */
   const tap = async (key: string, n: number): Promise<Decision> => {
     t.is((await fetch(`${api}/api/demo/tap/${key}`, { method: 'POST' })).status, 202);
@@ -54,7 +66,7 @@ test('npm start runs a demo site: a kantine card pays, its clone is declined, an
   };
   const basket = await fetch(`${api}/api/tills/kasse-1/basket`, {
     method: 'PUT',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', cookie },
     body: JSON.stringify({ lines: [{ product_id: 'yoghurt', quantity: 1 }] }),
   });
   t.is(basket.status, 200);

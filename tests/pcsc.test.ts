@@ -82,12 +82,10 @@ async function pcscReader(t: import('ava').ExecutionContext, site: TestSite) {
   };
 }
 
-const basket = (site: TestSite) =>
-  fetch(`${site.http}/api/tills/till-1/basket`, {
-    method: 'PUT',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ lines: [{ product_id: 'yoghurt', quantity: 1 }] }),
-  });
+const basket = async (site: TestSite) => {
+  const res = await site.api('till-1', 'PUT', '/basket', { lines: [{ product_id: 'yoghurt', quantity: 1 }] });
+  if (res.status !== 200) throw new Error(`basket: ${res.status} ${await res.text()}`);
+};
 const tapCount = (site: TestSite) =>
   (site.ledger.db.prepare('SELECT COUNT(*) AS n FROM taps').get() as { n: number }).n;
 

@@ -1,18 +1,14 @@
 import test from 'ava';
-import { cards, purchaseCount, startSite } from './helpers/site.ts';
+import { cards, purchaseCount, startSite, type TestSite } from './helpers/site.ts';
 
-async function putBasket(http: string, till: string, body: unknown): Promise<Response> {
-  return fetch(`${http}/api/tills/${till}/basket`, {
-    method: 'PUT',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
+function putBasket(site: TestSite, till: string, body: unknown): Promise<Response> {
+  return site.api(till, 'PUT', '/basket', body);
 }
 
 test('approves a sale, charges the basket and keeps its line items', async (t) => {
   const site = await startSite(t);
   const reader = await site.reader('reader-1');
-  const res = await putBasket(site.http, 'till-1', {
+  const res = await putBasket(site, 'till-1', {
     lines: [
       { product_id: 'ostehoeps', quantity: 1 },
       { product_id: 'yoghurt', quantity: 1 },
@@ -56,7 +52,7 @@ test('approves a sale, charges the basket and keeps its line items', async (t) =
 test('declines a tap for insufficient funds and charges nothing', async (t) => {
   const site = await startSite(t);
   const reader = await site.reader('reader-1');
-  await putBasket(site.http, 'till-1', { lines: [{ product_id: 'yoghurt', quantity: 1 }] });
+  await putBasket(site, 'till-1', { lines: [{ product_id: 'yoghurt', quantity: 1 }] });
 
   const result = await reader.tap(cards.bo);
   if (result.kind !== 'decision') return t.fail(`no decision: ${result.kind}`);
@@ -73,7 +69,7 @@ test('declines a tap for insufficient funds and charges nothing', async (t) => {
 test('declines an unknown card, a blocked card, a replaced card and a blank card, each with its own code', async (t) => {
   const site = await startSite(t);
   const reader = await site.reader('reader-1');
-  await putBasket(site.http, 'till-1', { lines: [{ product_id: 'ostehoeps', quantity: 1 }] });
+  await putBasket(site, 'till-1', { lines: [{ product_id: 'ostehoeps', quantity: 1 }] });
   const codes: Record<string, string | undefined> = {};
   for (const [name, uid] of Object.entries({
     unknown: cards.unknown,
@@ -106,7 +102,7 @@ test('a tap with an empty basket shows the balance and charges nothing', async (
 test('a standing basket stays on the till and pays for every tap', async (t) => {
   const site = await startSite(t);
   const reader = await site.reader('reader-1');
-  await putBasket(site.http, 'till-1', { lines: [{ product_id: 'ostehoeps', quantity: 1 }], standing: true });
+  await putBasket(site, 'till-1', { lines: [{ product_id: 'ostehoeps', quantity: 1 }], standing: true });
   for (let i = 0; i < 3; i++) {
     const r = await reader.tap(cards.alma);
     t.is(r.kind === 'decision' && r.decision.outcome, 'approved');
@@ -118,7 +114,7 @@ test('a standing basket stays on the till and pays for every tap', async (t) => 
 test('a basket on one till is not paid by a tap on another till', async (t) => {
   const site = await startSite(t);
   const reader2 = await site.reader('reader-2', 'till-2');
-  await putBasket(site.http, 'till-1', { lines: [{ product_id: 'yoghurt', quantity: 1 }] });
+  await putBasket(site, 'till-1', { lines: [{ product_id: 'yoghurt', quantity: 1 }] });
   const r = await reader2.tap(cards.alma);
   t.is(r.kind === 'decision' && r.decision.outcome, 'balance');
   t.truthy(site.ledger.getBasket('till-1'));
@@ -135,17 +131,18 @@ test('the till API refuses bad baskets with a code and changes nothing', async (
     ['till-9', { lines: [{ product_id: 'yoghurt', quantity: 1 }] }, 404, 'unknown_till'],
     ['TILL 1', { lines: [{ product_id: 'yoghurt', quantity: 1 }] }, 400, 'invalid_request'],
   ];
+  const cookie = await site.login('till-1');
   for (const [till, body, status, code] of cases) {
-    const res = await putBasket(site.http, encodeURIComponent(till), body);
+    const res = await fetch(`${site.http}/api/tills/${encodeURIComponent(till)}/basket`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json', cookie },
+      body: JSON.stringify(body),
+    });
     const json = (await res.json()) as { code: string };
     t.is(res.status, status, `${till} ${JSON.stringify(body)}`);
     t.is(json.code, code, `${till} ${JSON.stringify(body)}`);
   }
-  const notJson = await fetch(`${site.http}/api/tills/till-1/basket`, {
-    method: 'PUT',
-    headers: { 'content-type': 'application/json' },
-    body: '{"lines": [',
-  });
+  const notJson = await site.api('till-1', 'PUT', '/basket', '{"lines": [');
   t.is(notJson.status, 400);
   t.is(((await notJson.json()) as { code: string }).code, 'invalid_request');
   t.is(site.ledger.getBasket('till-1'), undefined);

@@ -10,11 +10,20 @@ export const demoTill = { id: 'kasse-1', place_id: 'kantinen', name: 'Kasse 1' }
 export const demoReaderId = 'kasse-1-laeser';
 
 export const demoProducts = [
-  { key: '1', id: 'ostehoeps', name: 'Ostehøps', category: 'mad', price_ore: 300 },
-  { key: '2', id: 'yoghurt', name: 'Yoghurt', category: 'mad', price_ore: 600 },
-  { key: '3', id: 'stor-grovbolle', name: 'Stor Grovbolle', category: 'mad', price_ore: 500 },
-  { key: '4', id: 'frugt', name: 'Frugt', category: 'mad', price_ore: 200 },
-  { key: '5', id: 'kakaomaelk', name: 'Kakaomælk', category: 'drikke', price_ore: 700 },
+  { key: '1', id: 'ostehoeps', name: 'Ostehøps', category: 'mad', price_ore: 300, allergens: ['maelk', 'gluten'] },
+  { key: '2', id: 'yoghurt', name: 'Yoghurt', category: 'mad', price_ore: 600, allergens: ['maelk'] },
+  { key: '3', id: 'stor-grovbolle', name: 'Stor Grovbolle', category: 'mad', price_ore: 500, allergens: ['gluten'] },
+  { key: '4', id: 'frugt', name: 'Frugt', category: 'mad', price_ore: 200, allergens: [] },
+  { key: '5', id: 'kakaomaelk', name: 'Kakaomælk', category: 'drikke', price_ore: 700, allergens: ['maelk'] },
+  { key: '6', id: 'vand', name: 'Vand', category: 'drikke', price_ore: 500, allergens: [] },
+  { key: '7', id: 'noeddebar', name: 'Nøddebar', category: 'mad', price_ore: 1_000, allergens: ['noedder'] },
+  { key: '8', id: 'chokolade', name: 'Chokolade', category: 'slik', price_ore: 800, allergens: ['maelk'] },
+] as const;
+
+/** Canteen staff who log in to the kiosk. Demo PINs, printed at start. */
+export const demoStaff = [
+  { id: 'anne', name: 'Anne', pin: '1234' },
+  { id: 'karim', name: 'Karim', pin: '5678' },
 ] as const;
 
 export interface DemoCard {
@@ -68,7 +77,14 @@ export const demoCards: readonly DemoCard[] = [
   { key: 'u', uid: '04FFFFFFFFFF07', kind: 'legacy', label: 'ukendt kort / unknown card', registered: false },
 ];
 
-export function seedDemoSite(ledger: Ledger): void {
+/** A round picture with the child's initials: the demo's stand-in for a photo a guardian uploads. */
+export function initialsPhoto(first: string, last: string, hue: number): string {
+  const initials = `${first[0] ?? ''}${last[0] ?? ''}`;
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 100 100"><rect width="100" height="100" rx="50" fill="hsl(${hue} 55% 45%)"/><text x="50" y="63" font-family="sans-serif" font-size="38" fill="#fff" text-anchor="middle">${initials}</text></svg>`;
+  return `data:image/svg+xml;base64,${Buffer.from(svg).toString('base64')}`;
+}
+
+export function seedDemoSite(ledger: Ledger, staffPinHashes: Record<string, string>, today: string): void {
   ledger.upsertPlace({ id: 'kantinen', name: 'Kantinen', kind: 'school' });
   ledger.upsertTill(demoTill);
   for (const p of demoProducts) {
@@ -78,18 +94,41 @@ export function seedDemoSite(ledger: Ledger): void {
       name: p.name,
       category: p.category,
       price_ore: p.price_ore,
+      allergens: [...p.allergens],
     });
   }
-  ledger.putBatch({ id: demoBatch.id, sdm_master: demoBatch.keys.sdmMaster });
-  const children = [
-    { id: 'konto-emma', first_name: 'Emma', last_name: 'Jensen', ore: 15_000 },
-    { id: 'konto-noah', first_name: 'Noah', last_name: 'Hansen', ore: 450 },
-    { id: 'konto-freja', first_name: 'Freja', last_name: 'Nielsen', ore: 8_000 },
-  ];
-  for (const c of children) {
-    ledger.putAccount({ id: c.id, first_name: c.first_name, last_name: c.last_name });
-    ledger.deposit({ account_id: c.id, amount_ore: c.ore });
+  for (const s of demoStaff) {
+    const pin_hash = staffPinHashes[s.id];
+    if (pin_hash) ledger.putStaff({ id: s.id, name: s.name, pin_hash });
   }
+  ledger.putBatch({ id: demoBatch.id, sdm_master: demoBatch.keys.sdmMaster });
+  // Emma: 40 kr a day at school and a paid pre-order today. Noah: little money, nut allergy.
+  // Freja: no sweets, and an automatic top-up of 200 kr when she goes under 50 kr.
+  const children = [
+    { id: 'konto-emma', first_name: 'Emma', last_name: 'Jensen', ore: 15_000, hue: 200 },
+    { id: 'konto-noah', first_name: 'Noah', last_name: 'Hansen', ore: 450, hue: 30, allergies: ['noedder'] },
+    {
+      id: 'konto-freja',
+      first_name: 'Freja',
+      last_name: 'Nielsen',
+      ore: 8_000,
+      hue: 140,
+      denied_categories: ['slik'],
+      auto_topup_ore: 20_000,
+    },
+  ];
+  for (const { ore, hue, ...c } of children) {
+    ledger.putAccount({ ...c, photo: initialsPhoto(c.first_name, c.last_name, hue) });
+    ledger.deposit({ account_id: c.id, amount_ore: ore });
+  }
+  ledger.setSpendLimit('konto-emma', { place_kind: 'school', period: 'day', limit_ore: 4_000 });
+  ledger.putPreorder({
+    id: 'webshop-1001',
+    account_id: 'konto-emma',
+    place_id: 'kantinen',
+    lines: [{ product_id: 'stor-grovbolle', name: 'Stor Grovbolle', quantity: 2, unit_price_ore: 500 }],
+    for_date: today,
+  });
   const states: Record<string, { state: 'active' | 'replaced' | 'blocked' | 'stock'; account_id: string | null }> = {
     e: { state: 'active', account_id: 'konto-emma' },
     n: { state: 'active', account_id: 'konto-noah' },

@@ -20,6 +20,7 @@ import {
 import pino from 'pino';
 import Type from 'typebox';
 import { parseGatewayConfig } from './config.ts';
+import { hashSecret } from './credentials.ts';
 import {
   demoBatch,
   demoCards,
@@ -27,10 +28,12 @@ import {
   demoProducts,
   demoReaderId,
   demoSite,
+  demoStaff,
   demoTill,
   seedDemoSite,
 } from './demo-site.ts';
 import { Gateway } from './gateway.ts';
+import { localDate } from './spend-limits.ts';
 
 const kr = (ore: number) => (ore / 100).toFixed(2).replace('.', ',');
 const out = (line = '') => process.stdout.write(`${line}\n`);
@@ -123,7 +126,8 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  seedDemoSite(gateway.ledger);
+  const pinHashes = Object.fromEntries(await Promise.all(demoStaff.map(async (s) => [s.id, await hashSecret(s.pin)])));
+  seedDemoSite(gateway.ledger, pinHashes, localDate(new Date()));
   const secret = await gateway.addReader(demoReaderId, demoTill.id);
 
   gateway.on('decision', (d: Decision, replay) => {
@@ -173,7 +177,8 @@ async function main(): Promise<void> {
       ? `  Kortlæser:    PC/SC via pcscd → "${VPCD_READER}" (vpcd); kortene er tvillinger / the cards are twins`
       : '  Kortlæser:    simuleret / simulated (no pcscd with the vpcd driver here); the cards are twins',
   );
-  out(`  Till API:     ${api}/api/site   ·   recent decisions: ${api}/api/decisions`);
+  out(`  Kiosk:        ${api}/kiosk/   (åbn i en browser / open in a browser)`);
+  out(`  Personale / staff PIN: ${demoStaff.map((s) => `${s.name} ${s.pin}`).join(', ')}`);
   out(`  Ledger:       ${config.database} (made anew at each start)`);
   out('\n  Varer / products:');
   for (const p of demoProducts) out(`    [${p.key}] ${p.name.padEnd(16)} ${kr(p.price_ore).padStart(6)} kr`);
@@ -195,7 +200,7 @@ async function main(): Promise<void> {
 
   if (process.stdin.isTTY) {
     out(
-      '\n  Taster / keys: 1–5 læg vare i kurven / add to basket · c tøm kurven / clear · kort-tast bipper / card key taps · q afslut / quit\n',
+      '\n  Taster / keys: 1–8 læg vare i kurven / add to basket · c tøm kurven / clear · kort-tast bipper / card key taps · q afslut / quit\n',
     );
     process.stdin.setRawMode(true);
     process.stdin.setEncoding('utf8');
@@ -221,10 +226,15 @@ async function main(): Promise<void> {
       tapByKey(key);
     });
   } else {
-    out('\n  No terminal: use the till API, e.g.');
-    out(`    curl -XPUT ${api}/api/tills/${demoTill.id}/basket -H 'content-type: application/json' \\`);
-    out(`         -d '{"lines":[{"product_id":"ostehoeps","quantity":1},{"product_id":"yoghurt","quantity":1}]}'`);
+    out('\n  No terminal: sell from the kiosk in a browser, and tap cards over HTTP, e.g.');
     out(`    curl -XPOST ${api}/api/demo/tap/e      # Emma taps her card`);
+    out('  or drive the till API with curl (log in first; the session is a cookie):');
+    out(`    curl -c /tmp/kantine.jar -XPOST ${api}/api/kiosk/login -H 'content-type: application/json' \\`);
+    out(`         -d '{"till_id":"${demoTill.id}","staff_id":"${demoStaff[0].id}","pin":"${demoStaff[0].pin}"}'`);
+    out(
+      `    curl -b /tmp/kantine.jar -XPUT ${api}/api/tills/${demoTill.id}/basket -H 'content-type: application/json' \\`,
+    );
+    out(`         -d '{"lines":[{"product_id":"ostehoeps","quantity":1},{"product_id":"yoghurt","quantity":1}]}'`);
     out('  Ctrl-C stops the demo.\n');
   }
 }

@@ -1,4 +1,8 @@
 import { EventEmitter } from 'node:events';
+import fastifyCookie from '@fastify/cookie';
+import fastifyStatic from '@fastify/static';
+import fastifyWebsocket from '@fastify/websocket';
+import { kioskRoot } from '@kantine/kiosk';
 import {
   allReadersTopic,
   codes,
@@ -23,12 +27,16 @@ import type { GatewayConfig } from './config.ts';
 import { hashSecret, newSecret } from './credentials.ts';
 import { EmbeddedBroker, type RefusedEvent } from './embedded-broker.ts';
 import { ExternalBus } from './external-bus.ts';
-import { Ledger, type ReaderRow } from './ledger.ts';
+import { type CentralState, registerKioskLive } from './kiosk-live.ts';
+import { type Decided, Ledger, type ReaderRow } from './ledger.ts';
+import { StaffSessions } from './staff-sessions.ts';
 import { TapProcessor } from './tap-processor.ts';
 import { registerTillApi } from './till-api.ts';
 
 export interface GatewayEvents {
   decision: [decision: Decision, replay: boolean];
+  /** The same, with what the kiosk needs beside it (the child's account, allergens found). */
+  decided: [decided: Decided];
   reader: [status: ReaderStatus];
   refused: [event: RefusedEvent];
   /** A message from a reader was refused before it reached the ledger. */
@@ -60,6 +68,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   // Reader rows, read once and kept: every message checks its reader, and a SQL lookup per tap
   // is avoidable work on the tap path. Refreshed whenever a reader is changed here.
   private readerCache = new Map<string, ReaderRow>();
+  private staffRef: StaffSessions | undefined;
+  /** The link to central, shown on every kiosk. Central arrives with issue 5. */
+  central: CentralState = { state: 'not_configured' };
 
   constructor(private readonly opts: GatewayOptions) {
     super();
@@ -71,6 +82,11 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   get ledger(): Ledger {
     if (!this.ledgerRef) throw new Error('Gateway: not started');
     return this.ledgerRef;
+  }
+
+  get staff(): StaffSessions {
+    if (!this.staffRef) throw new Error('Gateway: not started');
+    return this.staffRef;
   }
 
   get bus(): MessageBus {
@@ -93,6 +109,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const site = config.site.id;
     this.ledgerRef = new Ledger(config.database, this.clock);
     this.ledgerRef.allowLegacyCards = config.cards.allow_legacy;
+    this.staffRef = new StaffSessions(this.ledgerRef, this.clock);
     this.reloadReaders(); // before the broker listens: readers authenticate against this
 
     if (config.mqtt.mode === 'embedded') {
@@ -120,9 +137,11 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     }
 
     const processor = new TapProcessor(this.ledger, this.bus, site, config.group_commit.max_batch, log);
-    processor.on('decision', (d, replay) => {
+    processor.on('decision', (decided) => {
+      const { decision: d, replay } = decided;
       log.info({ tap_id: d.tap_id, reader_id: d.reader_id, outcome: d.outcome, code: d.code, replay }, 'decision');
       this.emit('decision', d, replay);
+      this.emit('decided', decided);
     });
     processor.on('batch', (n) => this.emit('batch', n));
     this.processor = processor;
@@ -144,7 +163,13 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       // Requests are not logged one by one (the till polls); errors are.
       loggerInstance: log.child({ part: 'http' }, { level: 'warn' }) as FastifyBaseLogger,
     });
+    await app.register(fastifyCookie);
+    await app.register(fastifyWebsocket, { options: { maxPayload: 64 * 1024 } });
+    // The kiosk: static pages, served as they are (no build step).
+    await app.register(fastifyStatic, { root: kioskRoot, prefix: '/kiosk/' });
+    app.get('/', (_req, reply) => reply.redirect('/kiosk/'));
     registerTillApi(app, this);
+    registerKioskLive(app, this);
     this.opts.routes?.(app, this);
     await app.listen({ host: config.http.host, port: config.http.port });
     this.app = app;

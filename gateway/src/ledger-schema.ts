@@ -196,6 +196,8 @@ export const migrations: readonly string[] = [
   CREATE TRIGGER entries_are_immutable_d BEFORE DELETE ON entries
     BEGIN SELECT RAISE(ABORT, 'ledger entries are immutable'); END;
 
+  CREATE INDEX taps_by_till ON taps (till_id, decided_at);
+
   CREATE TABLE staff (
     id         TEXT PRIMARY KEY,
     name       TEXT NOT NULL,

@@ -319,6 +319,30 @@ export class Ledger {
       .run({ ...r, created_at: this.now() });
   }
 
+  /** Adds or updates a member of staff; the PIN arrives already hashed (`hashSecret`). */
+  putStaff(s: { id: string; name: string; pin_hash: string }): void {
+    this.db
+      .prepare(
+        `INSERT INTO staff (id, name, pin_hash, created_at) VALUES (@id, @name, @pin_hash, @created_at)
+         ON CONFLICT (id) DO UPDATE SET name = excluded.name, pin_hash = excluded.pin_hash, active = 1`,
+      )
+      .run({ ...s, created_at: this.now() });
+  }
+
+  listStaff(): { id: string; name: string }[] {
+    return this.db
+      .prepare<[], { id: string; name: string }>('SELECT id, name FROM staff WHERE active = 1 ORDER BY name')
+      .all();
+  }
+
+  getStaff(id: string): { id: string; name: string; pin_hash: string } | undefined {
+    return this.db
+      .prepare<[string], { id: string; name: string; pin_hash: string }>(
+        'SELECT id, name, pin_hash FROM staff WHERE id = ? AND active = 1',
+      )
+      .get(id);
+  }
+
   listReaders(): ReaderRow[] {
     return this.db.prepare<[], ReaderRow>('SELECT id, till_id, secret_hash, revoked_at FROM readers ORDER BY id').all();
   }
@@ -439,9 +463,7 @@ export class Ledger {
   }
 
   /** What the kiosk shows of a child: name, photo, balance, allergies. */
-  getAccountCard(
-    id: string,
-  ):
+  getAccountCard(id: string):
     | {
         id: string;
         first_name: string;
@@ -931,12 +953,12 @@ export class Ledger {
     });
   }
 
-  recentDecisions(limit: number): Decision[] {
+  recentDecisions(tillId: string, limit: number): Decision[] {
     return this.db
-      .prepare<[number], { decision: string }>(
-        'SELECT decision FROM taps ORDER BY decided_at DESC, tap_id DESC LIMIT ?',
+      .prepare<[string, number], { decision: string }>(
+        'SELECT decision FROM taps WHERE till_id = ? ORDER BY decided_at DESC, tap_id DESC LIMIT ?',
       )
-      .all(Math.min(Math.max(limit, 1), 500))
+      .all(tillId, Math.min(Math.max(limit, 1), 500))
       .map((r) => JSON.parse(r.decision) as Decision);
   }
 

@@ -1,12 +1,5 @@
 import { EventEmitter } from 'node:events';
-import {
-  type Decision,
-  type ErrorCode,
-  type ProtocolError,
-  readerTopic,
-  type Tap,
-  type TapCancel,
-} from '@kantine/protocol';
+import { type ErrorCode, type ProtocolError, readerTopic, type Tap, type TapCancel } from '@kantine/protocol';
 import type { Logger } from 'pino';
 import type { MessageBus } from './bus.ts';
 import type { Decided, Ledger } from './ledger.ts';
@@ -17,7 +10,7 @@ export type TapWork =
 
 export interface TapProcessorEvents {
   /** After commit, for every decision made or replayed. */
-  decision: [decision: Decision, replay: boolean];
+  decision: [decided: Decided];
   /** One group commit: how many taps shared one fsync. */
   batch: [size: number];
 }
@@ -98,9 +91,11 @@ export class TapProcessor extends EventEmitter<TapProcessorEvents> {
       }
     }
     this.emit('batch', batch.length);
-    for (const { decision, replay } of decided) {
-      this.bus.publish(readerTopic(this.site, decision.reader_id, 'decision'), JSON.stringify(decision), { qos: 1 });
-      this.emit('decision', decision, replay);
+    for (const d of decided) {
+      this.bus.publish(readerTopic(this.site, d.decision.reader_id, 'decision'), JSON.stringify(d.decision), {
+        qos: 1,
+      });
+      this.emit('decision', d);
     }
     for (const work of failed) {
       const reader = readerIdOf(work);

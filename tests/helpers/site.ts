@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { VirtualCard } from '@kantine/card';
-import { type Clock, Gateway, type Ledger, parseGatewayConfig } from '@kantine/gateway';
+import { type Clock, Gateway, hashSecret, type Ledger, parseGatewayConfig } from '@kantine/gateway';
 import { type CardRead, type Decision, readerTopic, type Tap } from '@kantine/protocol';
 import { type Feedback, parseReaderConfig, ReaderDaemon, SimulatedPort, type TapResult } from '@kantine/reader';
 import type { ExecutionContext } from 'ava';
@@ -62,7 +62,15 @@ export interface TestSite {
   ): Promise<TestReader>;
   /** A raw MQTT client logged in as a reader: for readers that misbehave. */
   rawClient(readerId: string, secret: string): Promise<MqttClient>;
+  /** Logs the fixture's member of staff in to a till; returns the session cookie. */
+  login(tillId?: string): Promise<string>;
+  /** A till API call with a staff session for that till (logged in on first use). */
+  api(tillId: string, method: string, path: string, body?: unknown): Promise<Response>;
 }
+
+/** The fixture's member of staff. */
+export const STAFF = { id: 'anne', name: 'Anne', pin: '2468' } as const;
+let staffPinHash: Promise<string> | undefined;
 
 export interface TestReader {
   daemon: ReaderDaemon;
@@ -110,6 +118,10 @@ export async function startSite(
   const gateway = new Gateway({ config, log: silent, ...(options.clock ? { clock: options.clock } : {}) });
   await gateway.start();
   seedFixture(gateway.ledger);
+  staffPinHash ??= hashSecret(STAFF.pin);
+  gateway.ledger.putStaff({ id: STAFF.id, name: STAFF.name, pin_hash: await staffPinHash });
+  const http = `http://127.0.0.1:${gateway.httpPort}`;
+  const cookies = new Map<string, string>();
   const url = options.mqtt?.url ?? `mqtt://127.0.0.1:${gateway.mqttPort}`;
   const closers: (() => Promise<void>)[] = [];
   t.teardown(async () => {
@@ -122,7 +134,26 @@ export async function startSite(
     gateway,
     ledger: gateway.ledger,
     url,
-    http: `http://127.0.0.1:${gateway.httpPort}`,
+    http,
+    async login(tillId = 'till-1') {
+      const res = await fetch(`${http}/api/kiosk/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ till_id: tillId, staff_id: STAFF.id, pin: STAFF.pin }),
+      });
+      if (res.status !== 200) throw new Error(`login to ${tillId}: ${res.status} ${await res.text()}`);
+      const cookie = (res.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+      cookies.set(tillId, cookie);
+      return cookie;
+    },
+    async api(tillId, method, path, body) {
+      const cookie = cookies.get(tillId) ?? (await testSite.login(tillId));
+      return fetch(`${http}/api/tills/${tillId}${path}`, {
+        method,
+        headers: { cookie, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+      });
+    },
     enrol: (readerId, tillId) => gateway.addReader(readerId, tillId),
     async reader(readerId, tillId = 'till-1', timing) {
       const secret = await gateway.addReader(readerId, tillId);

@@ -139,6 +139,12 @@ export function registerTillApi(app: FastifyInstance, gateway: Gateway): void {
     };
   });
 
+  /** The decline and error texts (Danish, English, what staff can do): one catalogue for all. */
+  app.get('/api/kiosk/codes', async (_req, reply) => {
+    reply.header('cache-control', 'max-age=300');
+    return codes;
+  });
+
   app.post('/api/kiosk/login', async (req, reply) => {
     const body = check(LoginRequest, req.body, 'invalid_request');
     const session = await gateway.staff.login(body.till_id, body.staff_id, body.pin);

@@ -102,17 +102,18 @@ export function seedDemoSite(ledger: Ledger, staffPinHashes: Record<string, stri
     if (pin_hash) ledger.putStaff({ id: s.id, name: s.name, pin_hash });
   }
   ledger.putBatch({ id: demoBatch.id, sdm_master: demoBatch.keys.sdmMaster });
-  // Emma: 40 kr a day at school and a paid pre-order today. Noah: little money, nut allergy.
-  // Freja: no sweets, and an automatic top-up of 200 kr when she goes under 50 kr.
+  // Emma: 40 kr a day at school and a paid pre-order today. Noah: little money. Freja: a nut
+  // allergy, no sweets, and an automatic top-up of 200 kr when she goes under 50 kr.
   const children = [
     { id: 'konto-emma', first_name: 'Emma', last_name: 'Jensen', ore: 15_000, hue: 200 },
-    { id: 'konto-noah', first_name: 'Noah', last_name: 'Hansen', ore: 450, hue: 30, allergies: ['noedder'] },
+    { id: 'konto-noah', first_name: 'Noah', last_name: 'Hansen', ore: 450, hue: 30 },
     {
       id: 'konto-freja',
       first_name: 'Freja',
       last_name: 'Nielsen',
       ore: 8_000,
       hue: 140,
+      allergies: ['noedder'],
       denied_categories: ['slik'],
       auto_topup_ore: 20_000,
     },

@@ -189,6 +189,10 @@ async function main(): Promise<void> {
     out(`    [${c.key}] ${c.label} — ${kind}${account ? `, saldo ${kr(account.balance_ore)} kr` : ''}`);
   }
 
+  out('  Prøv / try: Emma må bruge 40 kr om dagen og har en forudbestilling (tom kurv + [e]); Noah har kun');
+  out('             4,50 kr ([2] + [n]); Freja tåler ikke nødder ([7] + [f]), må ikke købe slik ([8] + [f])');
+  out('             og har automatisk optankning under 50 kr.');
+
   const shutdown = async () => {
     out('\nStopper / stopping…');
     await reader.stop();

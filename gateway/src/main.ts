@@ -3,15 +3,23 @@
  * kantine-gateway --config /etc/kantine/gateway.json
  *
  * Runs one site's gateway until SIGINT/SIGTERM. Logs are JSON lines on stdout (pino).
+ * `kantine-gateway staff add|list|remove …` manages the staff who log in to the tills.
  */
 import { parseArgs } from 'node:util';
 import { KantineError } from '@kantine/protocol';
 import { loadGatewayConfig } from './config.ts';
 import { Gateway } from './gateway.ts';
+import { staffCommand } from './staff-cli.ts';
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { config: { type: 'string', short: 'c' } } });
-  const path = values.config ?? process.env.KANTINE_GATEWAY_CONFIG ?? '/etc/kantine/gateway.json';
+  const { values, positionals } = parseArgs({
+    options: { config: { type: 'string', short: 'c' } },
+    allowPositionals: true,
+    strict: false,
+  });
+  const path =
+    (values.config as string | undefined) ?? process.env.KANTINE_GATEWAY_CONFIG ?? '/etc/kantine/gateway.json';
+  if (positionals[0] === 'staff') return staffCommand(process.argv.slice(3), path);
   const gateway = new Gateway({ config: loadGatewayConfig(path) });
   await gateway.start();
   const stop = () => {

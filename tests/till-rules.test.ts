@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Ledger } from '@kantine/gateway';
+import { formatStatementLine, Ledger } from '@kantine/gateway';
 import type { Decision } from '@kantine/protocol';
 import test, { type ExecutionContext } from 'ava';
 import { makeTap } from './helpers/site.ts';
@@ -358,4 +358,28 @@ test('a basket holds only products this till’s place sells', (t) => {
     ledger.listProducts('klubben').map((p) => p.id),
     ['frugt', 'perler'],
   );
+});
+
+test('a statement lists every sale with its line items and the running balance, like the portal in the seeds', (t) => {
+  const { ledger, clock, buy } = site(t, '2015-08-18T18:24:00+02:00');
+  ledger.putAccount({ id: 'ida', first_name: 'Ida' });
+  ledger.putCard({ uid: '04AA00000000FF', account_id: 'ida', state: 'active' });
+  ledger.deposit({ account_id: 'ida', amount_ore: 4_950 });
+  ledger.deposit({ account_id: 'ida', amount_ore: 10_000 });
+  const sale = buy('skole-1', '04AA00000000FF', { bolle: 1 });
+  t.is(sale.outcome, 'approved');
+  clock.set('2015-08-18T18:30:00+02:00');
+  ledger.voidSale({ till_id: 'skole-1', entry_id: sale.entry_id as string, reason: 'Forkert vare', staff_id: null });
+  ledger.upsertProduct({ id: 'ostehoeps', place_id: 'kantinen', name: 'Ostehøps', category: 'mad', price_ore: 300 });
+  buy('skole-1', '04AA00000000FF', { ostehoeps: 1, yoghurt: 1, bolle: 1 });
+  const lines = ledger.statement('ida', '2015-08-18', '2015-08-18').map(formatStatementLine);
+  t.deepEqual(lines, [
+    '18-08-2015 18:30\tHævet 1x Ostehøps 3.00 1x Yoghurt 6.00 1x Stor Grovbolle 5.00\tkr.-14,00\tkr.135,50',
+    '18-08-2015 18:30\tAnnulleret: Forkert vare\tkr.5,00\tkr.149,50',
+    '18-08-2015 18:24\tHævet 1x Stor Grovbolle 5.00\tkr.-5,00\tkr.144,50',
+    '18-08-2015 18:24\tIndsat\tkr.100,00\tkr.149,50',
+    '18-08-2015 18:24\tIndsat\tkr.49,50\tkr.49,50',
+  ]);
+  t.deepEqual(ledger.statement('ida', '2015-08-19', '2015-08-31'), []);
+  t.throws(() => ledger.statement('ida', '18-08-2015', '2015-08-31'), { message: /not a date/ });
 });

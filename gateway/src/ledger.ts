@@ -16,6 +16,7 @@ import {
 import type { Clock } from './clock.ts';
 import { migrations } from './ledger-schema.ts';
 import { dayBounds, localDate, PERIODS, type Period, periodStarts } from './spend-limits.ts';
+import { type StatementLine, type StatementRow, statementLine } from './statement.ts';
 import { buildTillReport, type TillReport } from './till-report.ts';
 
 export interface Place {
@@ -524,6 +525,9 @@ export class Ledger {
       throw new KantineError('basket_too_large', `a basket holds at most ${MAX_BASKET_LINES} lines`);
     }
     const lines: BasketLine[] = request.map((l) => {
+      if (!Number.isInteger(l.quantity) || l.quantity < 1 || l.quantity > 99) {
+        throw new KantineError('invalid_request', `a quantity is a whole number from 1 to 99 (${l.product_id})`);
+      }
       const p = this.stmt.getProduct.get(l.product_id);
       // A product of another place is not on this till's menu.
       if (p?.active !== 1 || (p.place_id !== null && p.place_id !== till.place_id)) {
@@ -825,6 +829,26 @@ export class Ledger {
          ORDER BY e.seq DESC LIMIT 1`,
       )
       .get(tillId, bounds.from);
+  }
+
+  /**
+   * An account's statement (kontoudtog) for local dates [from, to], newest first: every deposit,
+   * purchase (with its line items) and void, each with the balance after it.
+   */
+  statement(accountId: string, from: string, to: string): StatementLine[] {
+    const start = dayBounds(from);
+    const end = dayBounds(to);
+    if (!start || !end) throw new KantineError('invalid_request', `not a date: ${start ? to : from}`);
+    const lines = this.db.prepare<[string], { quantity: number; name: string; unit_price_ore: number }>(
+      'SELECT quantity, name, unit_price_ore FROM entry_lines WHERE entry_id = ? ORDER BY line_no',
+    );
+    return this.db
+      .prepare<[string, string, string], StatementRow>(
+        `SELECT id, kind, amount_ore, balance_after_ore, reason, created_at FROM entries
+         WHERE account_id = ? AND created_at >= ? AND created_at < ? ORDER BY seq DESC`,
+      )
+      .all(accountId, start.from, end.to)
+      .map((row) => statementLine(row, row.kind === 'purchase' ? lines.all(row.id) : []));
   }
 
   /** The end-of-day report of one till for a local date (YYYY-MM-DD). */

@@ -39,9 +39,10 @@ export class StaffSessions {
     if (strikes && strikes.locked_until > now) throw new KantineError('pin_locked');
     if (!this.ledger.getTill(tillId)) throw new KantineError('unknown_till', `no till ${tillId}`);
     const staff = this.ledger.getStaff(staffId);
-    // An unknown name and a wrong PIN answer alike: the login screen lists the names anyway,
-    // but the answer should not tell which part was wrong.
-    if (!staff || !(await verifySecret(pin, staff.pin_hash))) {
+    // An unknown name and a wrong PIN answer alike. Strikes are counted for real names only, so
+    // made-up names cannot grow this map.
+    if (!staff) throw new KantineError('wrong_pin'); // no strikes kept for names that do not exist
+    if (!(await verifySecret(pin, staff.pin_hash))) {
       const count = (strikes?.count ?? 0) + 1;
       this.wrong.set(staffId, { count, locked_until: count >= WRONG_PINS_MAX ? now + LOCK_MS : 0 });
       throw new KantineError(count >= WRONG_PINS_MAX ? 'pin_locked' : 'wrong_pin');

@@ -17,7 +17,7 @@ import type { Clock } from './clock.ts';
 import { migrations } from './ledger-schema.ts';
 import { dayBounds, localDate, PERIODS, type Period, periodStarts } from './spend-limits.ts';
 import { type StatementLine, type StatementRow, statementLine } from './statement.ts';
-import { buildTillReport, type TillReport } from './till-report.ts';
+import { buildTillReport, type ReportRows, type TillReport } from './till-report.ts';
 
 export interface Place {
   id: string;
@@ -871,17 +871,7 @@ export class Ledger {
         .prepare<Args, { amount_ore: number }>(`SELECT amount_ore FROM entries WHERE kind = 'purchase' AND ${inDay}`)
         .all(...args),
       voids: this.db
-        .prepare<
-          Args,
-          {
-            id: string;
-            voids_entry_id: string;
-            amount_ore: number;
-            reason: string;
-            staff_id: string | null;
-            created_at: string;
-          }
-        >(
+        .prepare<Args, ReportRows['voids'][number]>(
           `SELECT id, voids_entry_id, amount_ore, reason, staff_id, created_at FROM entries
            WHERE kind = 'void' AND ${inDay} ORDER BY seq`,
         )

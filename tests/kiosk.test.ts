@@ -3,10 +3,11 @@
  * real reader daemon on a simulated card port. Each screen is kept as a screenshot in
  * artifacts/kiosk/.
  */
+import { localDate } from '@kantine/gateway';
 import anyTest, { type TestFn } from 'ava';
 import type { Browser, Page } from 'playwright-core';
 import { browserMissing, launch, snap } from './helpers/browser.ts';
-import { cards, STAFF, startSite, type TestReader, type TestSite } from './helpers/site.ts';
+import { cards, products, STAFF, startSite, type TestReader, type TestSite } from './helpers/site.ts';
 
 if (browserMissing && process.env.CI) throw new Error(`the browser tests must run in CI, but ${browserMissing}`);
 // Outside CI a machine without Chromium skips this file, loudly; .ci/run fails on any skip.
@@ -159,14 +160,7 @@ test('the end-of-day report lists products, totals, voids and declines', async (
 
 test('an allergen in the basket stops the sale until staff confirm it or remove the product', async (t) => {
   const { site, reader, page } = await kiosk(t);
-  site.ledger.upsertProduct({
-    id: 'yoghurt',
-    place_id: 'kantinen',
-    name: 'Yoghurt',
-    category: 'mad',
-    price_ore: 600,
-    allergens: ['maelk'],
-  });
+  site.ledger.upsertProduct({ ...products.yoghurt, place_id: 'kantinen', allergens: ['maelk'] });
   site.ledger.putAccount({ id: 'acc-alma', first_name: 'Alma', allergies: ['maelk'] });
   await logIn(page);
   await sell(page, { yoghurt: 1, ostehoeps: 1 });
@@ -201,7 +195,7 @@ test('a tap with an empty basket shows name, photo, balance and the paid pre-ord
       '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><circle cx="5" cy="5" r="5" fill="teal"/></svg>',
     ).toString('base64');
   site.ledger.putAccount({ id: 'acc-alma', first_name: 'Alma', last_name: 'Berg', photo });
-  const today = new Intl.DateTimeFormat('en-CA', { timeZone: 'Europe/Copenhagen' }).format(new Date());
+  const today = localDate(new Date());
   site.ledger.putPreorder({
     id: 'web-77',
     account_id: 'acc-alma',

@@ -10,7 +10,7 @@ export { type Basket, Ledger, type Product } from './ledger.ts';
 export { migrations } from './ledger-schema.ts';
 export { type LoadSite, makeLoadSite } from './load-site.ts';
 export { freePort, killHard, repoRoot, spawnGateway, stopGracefully } from './process.ts';
-export { localDate, periodStarts } from './spend-limits.ts';
+export { localDate } from './spend-limits.ts';
 export { formatStatementLine, type StatementLine } from './statement.ts';
 export { TapProcessor } from './tap-processor.ts';
 export type { TillReport } from './till-report.ts';

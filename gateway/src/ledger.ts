@@ -100,6 +100,15 @@ interface BasketDbRow {
   created_at: string;
 }
 
+export interface AccountCard {
+  id: string;
+  first_name: string;
+  last_name: string;
+  /** A URL the kiosk can show (a data: URL for an uploaded picture), or null. */
+  photo: string | null;
+  balance_ore: number;
+}
+
 export interface Preorder {
   id: string;
   account_id: string;
@@ -330,6 +339,11 @@ export class Ledger {
       .run({ ...s, created_at: this.now() });
   }
 
+  /** Stops a member of staff logging in (the row stays: voids and hand-outs name them). */
+  removeStaff(id: string): boolean {
+    return this.db.prepare('UPDATE staff SET active = 0 WHERE id = ?').run(id).changes > 0;
+  }
+
   listStaff(): { id: string; name: string }[] {
     return this.db
       .prepare<[], { id: string; name: string }>('SELECT id, name FROM staff WHERE active = 1 ORDER BY name')
@@ -463,31 +477,11 @@ export class Ledger {
     return row ? accountFacts(row) : undefined;
   }
 
-  /** What the kiosk shows of a child: name, photo, balance, allergies. */
-  getAccountCard(id: string):
-    | {
-        id: string;
-        first_name: string;
-        last_name: string;
-        photo: string | null;
-        balance_ore: number;
-        allergies: string[];
-      }
-    | undefined {
-    const row = this.db
-      .prepare<
-        [string],
-        {
-          id: string;
-          first_name: string;
-          last_name: string;
-          photo: string | null;
-          balance_ore: number;
-          allergies: string;
-        }
-      >('SELECT id, first_name, last_name, photo, balance_ore, allergies FROM accounts WHERE id = ?')
+  /** What the kiosk shows of a child: name, photo, balance. */
+  getAccountCard(id: string): AccountCard | undefined {
+    return this.db
+      .prepare<[string], AccountCard>('SELECT id, first_name, last_name, photo, balance_ore FROM accounts WHERE id = ?')
       .get(id);
-    return row ? { ...row, allergies: JSON.parse(row.allergies) as string[] } : undefined;
   }
 
   /** A deposit is an entry like any other: the balance only ever moves through entries. */

@@ -49,8 +49,7 @@ export async function staffCommand(argv: string[], configPath: string): Promise<
         return;
       }
       case 'remove': {
-        const gone = ledger.db.prepare('UPDATE staff SET active = 0 WHERE id = ?').run(id ?? '').changes;
-        if (!gone) throw new KantineError('not_found', `no staff ${id ?? ''}`);
+        if (!ledger.removeStaff(id ?? '')) throw new KantineError('not_found', `no staff ${id ?? ''}`);
         process.stdout.write(`${id}\tremoved\n`);
         return;
       }

@@ -115,6 +115,13 @@ export const codes = {
     en: 'Wait – the basket must be checked for allergies',
     action_da: 'Barnet er allergisk over for noget i kurven. Bekræft varen eller fjern den, og bed barnet bippe igen.',
   },
+  share_exhausted_offline: {
+    kind: 'decline',
+    da: 'Kan ikke godkendes uden forbindelse til kommunen',
+    en: 'Cannot be approved while the link to central is down',
+    action_da:
+      'Skolen har ikke forbindelse til kommunens system, og barnets andel af saldoen her er brugt. Prøv et mindre beløb eller vent på forbindelsen.',
+  },
   tap_cancelled: {
     kind: 'decline',
     da: 'Betalingen blev afbrudt',
@@ -185,6 +192,22 @@ export const codes = {
     kind: 'error',
     da: 'For mange forkerte PIN-koder – vent et minut',
     en: 'Too many wrong PINs – wait a minute',
+  },
+  account_blocked: {
+    kind: 'error',
+    da: 'Kontoen er spærret; der kan ikke indbetales',
+    en: 'Account is blocked; nothing can be deposited',
+  },
+  funds_held_offline: {
+    kind: 'error',
+    da: 'En del af saldoen ligger på en skole uden forbindelse; prøv igen senere',
+    en: 'Part of the balance is held by a site that is offline; try again later',
+  },
+  insufficient_balance: { kind: 'error', da: 'Saldoen er for lav', en: 'Balance too low' },
+  link_out_of_order: {
+    kind: 'error',
+    da: 'Forbindelsens besked kom i forkert rækkefølge',
+    en: 'Link message out of order',
   },
   config_invalid: { kind: 'error', da: 'Konfigurationen er ugyldig', en: 'Configuration is invalid' },
   internal_error: { kind: 'error', da: 'Intern fejl', en: 'Internal error' },

@@ -1,6 +1,8 @@
+export * from './budgets.ts';
 export * from './codes.ts';
 export * from './decision.ts';
 export * from './ids.ts';
+export * from './link.ts';
 export * from './protocol-error.ts';
 export * from './reader-config.ts';
 export * from './reader-status.ts';
@@ -9,10 +11,20 @@ export * from './topics.ts';
 export * from './validate.ts';
 
 import { Decision } from './decision.ts';
+import { LinkDown, LinkUp } from './link.ts';
 import { ProtocolError } from './protocol-error.ts';
 import { ReaderConfig } from './reader-config.ts';
 import { ReaderStatus } from './reader-status.ts';
 import { Tap, TapCancel } from './tap.ts';
 
 /** Every MQTT message schema, by name: the JSON Schema files and docs are generated from this. */
-export const messageSchemas = { Tap, TapCancel, Decision, ReaderStatus, ReaderConfig, ProtocolError } as const;
+export const messageSchemas = {
+  Tap,
+  TapCancel,
+  Decision,
+  ReaderStatus,
+  ReaderConfig,
+  ProtocolError,
+  LinkUp,
+  LinkDown,
+} as const;

@@ -47,11 +47,15 @@ export function withDefaults<T extends TSchema>(schema: T, value: unknown): Stat
  * Decodes one MQTT payload: size bound, JSON, version, schema. Every failure is a coded
  * `KantineError`; a payload that passes is exactly the schema's type.
  */
-export function decodePayload<T extends TSchema>(schema: T, payload: Buffer | string): Static<T> {
+export function decodePayload<T extends TSchema>(
+  schema: T,
+  payload: Buffer | string,
+  maxBytes = MAX_PAYLOAD_BYTES,
+): Static<T> {
   const size = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
-  if (size > MAX_PAYLOAD_BYTES) {
-    throw new KantineError('invalid_payload', `payload is ${size} bytes, the limit is ${MAX_PAYLOAD_BYTES}`, [
-      `/ larger than ${MAX_PAYLOAD_BYTES} bytes`,
+  if (size > maxBytes) {
+    throw new KantineError('invalid_payload', `payload is ${size} bytes, the limit is ${maxBytes}`, [
+      `/ larger than ${maxBytes} bytes`,
     ]);
   }
   let value: unknown;

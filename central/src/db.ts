@@ -1,0 +1,74 @@
+import { PGlite } from '@electric-sql/pglite';
+import pg from 'pg';
+
+/** One SQL dialect, Postgres: a real server through `pg`, or PGlite embedded in this process. */
+export interface Sql {
+  query<R = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<R[]>;
+}
+
+export interface Db extends Sql {
+  /** Runs `fn` in one transaction; retried on a serialization failure or deadlock. */
+  transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+  readonly kind: 'postgres' | 'pglite';
+}
+
+// int8 comes back as a string from pg and a BigInt from PGlite; money here is integer øre far
+// below 2^53, so a safe JS integer is exact. A value beyond that is a bug, not a rounding.
+const int8 = (s: string): number => {
+  const n = Number(s);
+  if (!Number.isSafeInteger(n)) throw new Error(`int8 ${s} is beyond a safe integer`);
+  return n;
+};
+
+// Postgres says "try again" with these: the transaction did nothing.
+const RETRYABLE = new Set(['40001', '40P01']);
+const MAX_TRIES = 5;
+
+export async function openPostgres(url: string): Promise<Db> {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: 8,
+    types: {
+      getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+        oid === 20 ? int8 : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+    },
+  });
+  // Fail at start-up, not at the first request.
+  await pool.query('SELECT 1');
+  return {
+    kind: 'postgres',
+    query: async (text, params) => (await pool.query(text, params as unknown[])).rows,
+    async transaction(fn) {
+      for (let attempt = 1; ; attempt++) {
+        const client = await pool.connect();
+        try {
+          await client.query('BEGIN');
+          const result = await fn({ query: async (t, p) => (await client.query(t, p as unknown[])).rows });
+          await client.query('COMMIT');
+          return result;
+        } catch (err) {
+          await client.query('ROLLBACK').catch(() => {});
+          const code = (err as { code?: string }).code;
+          if (code && RETRYABLE.has(code) && attempt < MAX_TRIES) continue;
+          throw err;
+        } finally {
+          client.release();
+        }
+      }
+    },
+    close: () => pool.end(),
+  };
+}
+
+/** PGlite: Postgres compiled to WebAssembly, in this process. `dir` undefined = in memory. */
+export async function openPglite(dir?: string): Promise<Db> {
+  const db = await PGlite.create(dir, { parsers: { 20: int8 } });
+  return {
+    kind: 'pglite',
+    query: async (text, params) => (await db.query(text, params as unknown[])).rows as never,
+    transaction: (fn) =>
+      db.transaction((tx) => fn({ query: async (t, p) => (await tx.query(t, p as unknown[])).rows as never })),
+    close: () => db.close(),
+  };
+}

@@ -1,15 +1,18 @@
 export { readerMayPublish, readerMaySubscribe } from './acl.ts';
 export { type AccountFacts, authorize, type CardRow, type Verdict } from './authorizer.ts';
 export type { MessageBus } from './bus.ts';
+export { CentralLink, type CentralLinkOptions, defaultLinkOptions, realTimers, type Timers } from './central-link.ts';
 export { type Clock, systemClock } from './clock.ts';
 export { GatewayConfig, loadGatewayConfig, parseGatewayConfig } from './config.ts';
 export { hashSecret, newSecret, verifySecret } from './credentials.ts';
 export { EmbeddedBroker, type RefusedEvent } from './embedded-broker.ts';
 export { Gateway, type GatewayEvents, type GatewayOptions } from './gateway.ts';
+export type { EscrowTurn } from './ledger.ts';
 export { type Basket, Ledger, type Product } from './ledger.ts';
 export { migrations } from './ledger-schema.ts';
 export { type LoadSite, makeLoadSite } from './load-site.ts';
 export { freePort, killHard, repoRoot, spawnGateway, stopGracefully } from './process.ts';
+export { Replica } from './replica.ts';
 export { localDate } from './spend-limits.ts';
 export { formatStatementLine, type StatementLine } from './statement.ts';
 export { TapProcessor } from './tap-processor.ts';

@@ -235,4 +235,69 @@ export const migrations: readonly string[] = [
   ) STRICT;
   CREATE INDEX preorders_open ON preorders (account_id, place_id) WHERE state = 'paid';
   `,
+  // 4: the link to central (issue 5). Entries made elsewhere (central's deposits, withdrawals and
+  // fees; other sites' sales) arrive in the down log and are booked here under their own ids, with
+  // their origin; the site's own sales carry the escrow budgets they drew on. `shares` holds this
+  // site's share of each budget; `outbox` the changes central has not yet acknowledged, written in
+  // the same transaction as the entry.
+  `
+  CREATE TABLE entries_v4 (
+    seq               INTEGER PRIMARY KEY,
+    id                TEXT NOT NULL UNIQUE,
+    account_id        TEXT NOT NULL REFERENCES accounts (id),
+    kind              TEXT NOT NULL CHECK (kind IN ('deposit', 'purchase', 'void', 'withdrawal', 'fee')),
+    amount_ore        INTEGER NOT NULL,
+    balance_after_ore INTEGER NOT NULL CHECK (balance_after_ore >= 0),
+    tap_id            TEXT UNIQUE,
+    till_id           TEXT REFERENCES tills (id),
+    place_kind        TEXT CHECK (place_kind IN ('school', 'club')),
+    voids_entry_id    TEXT UNIQUE REFERENCES entries_v4 (id),
+    reason            TEXT,
+    staff_id          TEXT,
+    -- NULL: made at this site; else 'central' or the site that made it.
+    origin            TEXT,
+    -- This site's sales: the escrow budgets drawn on (JSON array).
+    budgets           TEXT,
+    created_at        TEXT NOT NULL,
+    CHECK ((kind = 'deposit' AND amount_ore > 0)
+        OR (kind IN ('purchase', 'withdrawal', 'fee') AND amount_ore < 0)
+        OR (kind = 'void' AND amount_ore > 0 AND voids_entry_id IS NOT NULL AND (reason IS NOT NULL OR origin IS NOT NULL)))
+  ) STRICT;
+  INSERT INTO entries_v4 (seq, id, account_id, kind, amount_ore, balance_after_ore, tap_id, till_id, place_kind,
+                          voids_entry_id, reason, staff_id, created_at)
+    SELECT seq, id, account_id, kind, amount_ore, balance_after_ore, tap_id, till_id, place_kind,
+           voids_entry_id, reason, staff_id, created_at FROM entries;
+  DROP TABLE entries;
+  ALTER TABLE entries_v4 RENAME TO entries;
+  CREATE INDEX entries_by_account ON entries (account_id, seq);
+  CREATE INDEX entries_spend ON entries (account_id, place_kind, created_at) WHERE kind = 'purchase';
+  CREATE INDEX entries_by_till ON entries (till_id, created_at) WHERE till_id IS NOT NULL;
+  CREATE TRIGGER entries_are_immutable_u BEFORE UPDATE ON entries
+    BEGIN SELECT RAISE(ABORT, 'ledger entries are immutable'); END;
+  CREATE TRIGGER entries_are_immutable_d BEFORE DELETE ON entries
+    BEGIN SELECT RAISE(ABORT, 'ledger entries are immutable'); END;
+
+  CREATE TABLE link_state (
+    one         INTEGER PRIMARY KEY CHECK (one = 1),
+    down_cursor INTEGER NOT NULL DEFAULT 0,
+    up_seq      INTEGER NOT NULL DEFAULT 0,
+    up_acked    INTEGER NOT NULL DEFAULT 0
+  ) STRICT;
+  INSERT INTO link_state (one) VALUES (1);
+
+  CREATE TABLE outbox (
+    seq    INTEGER PRIMARY KEY,
+    change TEXT NOT NULL
+  ) STRICT;
+
+  CREATE TABLE shares (
+    account_id   TEXT NOT NULL REFERENCES accounts (id),
+    budget       TEXT NOT NULL,
+    granted_ore  INTEGER NOT NULL DEFAULT 0,
+    used_ore     INTEGER NOT NULL DEFAULT 0,
+    returned_ore INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (account_id, budget),
+    CHECK (used_ore + returned_ore <= granted_ore)
+  ) STRICT, WITHOUT ROWID;
+  `,
 ];

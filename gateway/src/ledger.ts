@@ -1,6 +1,15 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { type Decision, KantineError, type SaleLine, type Tap, type TapCancel } from '@kantine/protocol';
+import {
+  type CentralEntry,
+  type Decision,
+  type DeclineCode,
+  KantineError,
+  type LinkAccount,
+  type SaleLine,
+  type Tap,
+  type TapCancel,
+} from '@kantine/protocol';
 import Database from 'better-sqlite3';
 import { v7 as uuidv7 } from 'uuid';
 import {
@@ -15,6 +24,7 @@ import {
 } from './authorizer.ts';
 import type { Clock } from './clock.ts';
 import { migrations } from './ledger-schema.ts';
+import { type BudgetNeed, Replica } from './replica.ts';
 import { dayBounds, localDate, PERIODS, type Period, periodStarts } from './spend-limits.ts';
 import { type StatementLine, type StatementRow, statementLine } from './statement.ts';
 import { buildTillReport, type ReportRows, type TillReport } from './till-report.ts';
@@ -79,6 +89,19 @@ export interface Decided {
 }
 
 /** A purchase that leaves less than this triggers the account's automatic top-up (the seeds' 50 kr). */
+/** How a tap on a linked site may use central: ask for more shares, or decide with what it has. */
+export interface EscrowTurn {
+  mayAsk: boolean;
+  /** Central refused the shares: decline with this code (what the account lacks). */
+  refused?: DeclineCode;
+}
+
+/** A sale this site's shares cannot cover: what it lacks, to ask central for. */
+export interface ShareNeeds {
+  needs: BudgetNeed[];
+  account_id: string;
+}
+
 export const AUTO_TOPUP_BELOW_ORE = 50_00;
 
 interface AccountDbRow {
@@ -159,7 +182,16 @@ function saleLine(l: BasketLine): SaleLine {
 export const MAX_BASKET_LINES = 50;
 
 // The columns of an entry that no till made.
-const NO_TILL = { tap_id: null, till_id: null, place_kind: null, voids_entry_id: null, reason: null, staff_id: null };
+const NO_TILL = {
+  tap_id: null,
+  till_id: null,
+  place_kind: null,
+  voids_entry_id: null,
+  reason: null,
+  staff_id: null,
+  origin: null,
+  budgets: null,
+};
 
 /**
  * The gateway's ledger on SQLite. Durable before answered: WAL with `synchronous=FULL`, so a
@@ -171,6 +203,8 @@ export class Ledger {
   /** The site setting for UID-only cards (gateway config `cards.allow_legacy`). */
   allowLegacyCards = true;
   private readonly placeKinds = new Map<string, PlaceKind>();
+  /** The link's state and this site's escrow shares: set on a site linked to central. */
+  replica: Replica | undefined;
 
   constructor(
     path: string,
@@ -234,9 +268,9 @@ export class Ledger {
       ),
       insertEntry: db.prepare(
         `INSERT INTO entries (id, account_id, kind, amount_ore, balance_after_ore, tap_id, till_id, place_kind,
-                              voids_entry_id, reason, staff_id, created_at)
+                              voids_entry_id, reason, staff_id, origin, budgets, created_at)
          VALUES (@id, @account_id, @kind, @amount_ore, @balance_after_ore, @tap_id, @till_id, @place_kind,
-                 @voids_entry_id, @reason, @staff_id, @created_at)`,
+                 @voids_entry_id, @reason, @staff_id, @origin, @budgets, @created_at)`,
       ),
       insertLine: db.prepare(
         `INSERT INTO entry_lines (entry_id, line_no, product_id, name, quantity, unit_price_ore)
@@ -278,6 +312,47 @@ export class Ledger {
 
   close(): void {
     this.db.close();
+  }
+
+  /**
+   * From now on this site sells only within its escrow shares, and writes every sale and void
+   * to the outbox for central (docs/replication.md).
+   */
+  enableLink(): Replica {
+    this.replica ??= new Replica(this.db, this);
+    return this.replica;
+  }
+
+  /** An account as central sends it: the guardians' choices and the limits, replaced whole. */
+  replaceAccount(a: LinkAccount): void {
+    this.putAccount(a);
+    this.db.prepare('DELETE FROM spend_limits WHERE account_id = ?').run(a.id);
+    for (const l of a.limits) this.setSpendLimit(a.id, l);
+  }
+
+  /** An entry made elsewhere (central, or another site), booked once under its own id. */
+  bookCentralEntry(e: CentralEntry): void {
+    if (this.db.prepare('SELECT 1 FROM entries WHERE id = ?').get(e.id)) return;
+    const account = this.stmt.getAccount.get(e.account_id);
+    if (!account) throw new Error(`central sent an entry for account ${e.account_id} before the account`);
+    const balance = account.balance_ore + e.amount_ore;
+    this.stmt.insertEntry.run({
+      ...NO_TILL,
+      id: e.id,
+      account_id: e.account_id,
+      kind: e.kind,
+      amount_ore: e.amount_ore,
+      balance_after_ore: balance,
+      place_kind: e.place_kind ?? null,
+      voids_entry_id: e.voids_entry_id ?? null,
+      reason: e.reason ?? null,
+      origin: e.origin,
+      created_at: e.created_at,
+    });
+    (e.lines ?? []).forEach((l, i) => {
+      this.stmt.insertLine.run({ entry_id: e.id, line_no: i + 1, ...l });
+    });
+    this.stmt.setBalance.run(balance, e.account_id);
   }
 
   /** Runs `fn` in one write transaction (BEGIN IMMEDIATE): one commit, one fsync. */
@@ -584,6 +659,17 @@ export class Ledger {
    * that transaction has committed. A tap id seen before gets its stored decision.
    */
   decideTap(tap: Tap, tillId: string): Decided {
+    const d = this.tryTap(tap, tillId, { mayAsk: false });
+    if ('needs' in d) throw new Error('a tap that may not ask came back asking'); // tryTap's contract
+    return d;
+  }
+
+  /**
+   * Decides one tap, as `decideTap`; on a linked site a sale this site's escrow shares cannot
+   * cover comes back as `needs` (nothing written) when `turn.mayAsk`, for the caller to ask
+   * central and try again, and is declined otherwise (`turn.refused`, or offline).
+   */
+  tryTap(tap: Tap, tillId: string, turn: EscrowTurn): Decided | ShareNeeds {
     const stored = this.storedDecision(tap.tap_id);
     if (stored) return { decision: stored, replay: true };
 
@@ -596,16 +682,33 @@ export class Ledger {
     const basketRow = this.stmt.getBasket.get(tillId);
     const basket = basketRow ? basketOf(basketRow) : undefined;
     const placeKind = this.placeKindOf(tillId);
-    const verdict = authorize({
+    const limits = account && basket ? this.limitsAt(account.id, placeKind) : [];
+    let verdict = authorize({
       read,
       card,
       batch,
       account,
       basket,
       placeKind,
-      limits: account && basket ? this.limitsAt(account.id, placeKind) : [],
+      limits,
       settings: { allowLegacy: this.allowLegacyCards },
     });
+    // Escrow: a linked site sells only from its own shares of the balance and of each limit.
+    let budgets: string[] = [];
+    if (this.replica && verdict.outcome === 'approved') {
+      budgets = this.replica.budgetsFor(placeKind, limits, this.clock.now());
+      const needs = this.replica.shortfall(verdict.account.id, budgets, verdict.basket.total_ore);
+      if (needs.length > 0) {
+        if (turn.mayAsk) return { needs, account_id: verdict.account.id };
+        verdict = {
+          outcome: 'declined',
+          code: turn.refused ?? 'share_exhausted_offline',
+          account: verdict.account,
+          basket: verdict.basket,
+          ...(verdict.sunCounter === undefined ? {} : { sunCounter: verdict.sunCounter }),
+        };
+      }
+    }
     // A genuine SUN message is used up whatever the outcome: the same message never passes twice.
     if (verdict.sunCounter !== undefined) this.stmt.setSunCounter.run(verdict.sunCounter, read.uid);
     const base = {
@@ -656,10 +759,23 @@ export class Ledger {
           voids_entry_id: null,
           reason: null,
           staff_id: null,
+          origin: null,
+          budgets: this.replica ? JSON.stringify(budgets) : null,
           created_at: decided_at,
         });
         lines.forEach((l, i) => {
           this.stmt.insertLine.run({ entry_id: entryId, line_no: i + 1, ...l });
+        });
+        this.replica?.recordSale({
+          id: entryId,
+          account_id: acc.id,
+          kind: 'purchase',
+          amount_ore: -basket.total_ore,
+          place_kind: placeKind,
+          budgets,
+          tap_id: tap.tap_id,
+          lines,
+          created_at: decided_at,
         });
         this.stmt.setBalance.run(balance, acc.id);
         if (!basket.standing) this.stmt.deleteBasket.run(tillId);
@@ -777,9 +893,16 @@ export class Ledger {
       const sale = this.db
         .prepare<
           [string, string],
-          { id: string; account_id: string; amount_ore: number; place_kind: PlaceKind | null; created_at: string }
+          {
+            id: string;
+            account_id: string;
+            amount_ore: number;
+            place_kind: PlaceKind | null;
+            budgets: string | null;
+            created_at: string;
+          }
         >(
-          "SELECT id, account_id, amount_ore, place_kind, created_at FROM entries WHERE id = ? AND till_id = ? AND kind = 'purchase'",
+          "SELECT id, account_id, amount_ore, place_kind, budgets, created_at FROM entries WHERE id = ? AND till_id = ? AND kind = 'purchase' AND origin IS NULL",
         )
         .get(v.entry_id, v.till_id);
       if (!sale) throw new KantineError('sale_not_found', `no sale ${v.entry_id} at till ${v.till_id}`);
@@ -804,9 +927,25 @@ export class Ledger {
         voids_entry_id: sale.id,
         reason: v.reason,
         staff_id: v.staff_id,
+        origin: null,
+        budgets: sale.budgets,
         created_at: now.toISOString(),
       });
       this.stmt.setBalance.run(balance, account.id);
+      // The void gives the sale's shares back to this site, and goes to central like the sale.
+      if (this.replica && sale.budgets && sale.place_kind) {
+        this.replica.recordSale({
+          id,
+          account_id: account.id,
+          kind: 'void',
+          amount_ore: amount,
+          place_kind: sale.place_kind,
+          budgets: JSON.parse(sale.budgets) as string[],
+          voids_entry_id: sale.id,
+          reason: v.reason,
+          created_at: now.toISOString(),
+        });
+      }
       return { entry_id: id, account_id: account.id, amount_ore: amount, balance_ore: balance };
     });
   }

@@ -2,10 +2,11 @@ import { EventEmitter } from 'node:events';
 import { type ErrorCode, type ProtocolError, readerTopic, type Tap, type TapCancel } from '@kantine/protocol';
 import type { Logger } from 'pino';
 import type { MessageBus } from './bus.ts';
-import type { Decided, Ledger } from './ledger.ts';
+import type { CentralLink } from './central-link.ts';
+import type { Decided, EscrowTurn, Ledger, ShareNeeds } from './ledger.ts';
 
 export type TapWork =
-  | { kind: 'tap'; tap: Tap; till_id: string }
+  | { kind: 'tap'; tap: Tap; till_id: string; turn?: EscrowTurn }
   | { kind: 'cancel'; cancel: TapCancel; till_id: string | null };
 
 export interface TapProcessorEvents {
@@ -26,6 +27,10 @@ const MAX_QUEUE = 10_000;
 export class TapProcessor extends EventEmitter<TapProcessorEvents> {
   private queue: TapWork[] = [];
   private scheduled = false;
+  /** Taps waiting for central to grant shares: a re-send of one of them is not decided twice. */
+  private readonly asking = new Set<string>();
+  /** The link to central, on a linked site: a sale beyond this site's shares asks it first. */
+  link: CentralLink | undefined;
 
   constructor(
     private readonly ledger: Ledger,
@@ -33,6 +38,7 @@ export class TapProcessor extends EventEmitter<TapProcessorEvents> {
     private readonly site: string,
     private readonly maxBatch: number,
     private readonly log: Logger,
+    private readonly schedule: (fn: () => void) => void = setImmediate,
   ) {
     super();
   }
@@ -42,12 +48,13 @@ export class TapProcessor extends EventEmitter<TapProcessorEvents> {
       this.log.warn({ backlog: this.queue.length }, 'tap queue full; dropping (the reader will re-send)');
       return;
     }
+    if (work.kind === 'tap' && !work.turn && this.asking.has(work.tap.tap_id)) return;
     this.queue.push(work);
     if (!this.scheduled) {
       this.scheduled = true;
       // setImmediate, not a timer: every message already read from the sockets joins the batch,
       // and a lone tap waits for no clock.
-      setImmediate(() => this.flush());
+      this.schedule(() => this.flush());
     }
   }
 
@@ -57,26 +64,28 @@ export class TapProcessor extends EventEmitter<TapProcessorEvents> {
     const batch = this.queue.splice(0, this.maxBatch);
     if (this.queue.length > 0) {
       this.scheduled = true;
-      setImmediate(() => this.flush());
+      this.schedule(() => this.flush());
     }
     if (batch.length === 0) return;
 
     let decided: Decided[];
+    const asks: { work: Extract<TapWork, { kind: 'tap' }>; needs: ShareNeeds }[] = [];
     let failed: TapWork[] = [];
     try {
       // The fast path: the whole batch in one transaction, no savepoints.
-      decided = this.ledger.transaction(() => batch.map((work) => this.decide(work)));
+      decided = this.ledger.transaction(() => batch.flatMap((work) => this.decide(work, asks)));
     } catch (batchErr) {
       // One tap failed (a bug, a broken row) or the commit did. Retry tap by tap, each in a
       // savepoint, so one bad tap cannot take the rest of the batch with it.
       this.log.warn({ err: batchErr, taps: batch.length }, 'batch failed; retrying tap by tap');
       decided = [];
       failed = [];
+      asks.length = 0;
       try {
         this.ledger.transaction(() => {
           for (const work of batch) {
             try {
-              decided.push(this.ledger.db.transaction(() => this.decide(work))());
+              decided.push(...this.ledger.db.transaction(() => this.decide(work, asks))());
             } catch (err) {
               failed.push(work);
               this.log.error({ tap_id: tapIdOf(work), err }, 'tap failed; no decision');
@@ -91,6 +100,8 @@ export class TapProcessor extends EventEmitter<TapProcessorEvents> {
       }
     }
     this.emit('batch', batch.length);
+    this.link?.flush();
+    for (const { work, needs } of asks) this.askCentral(work, needs);
     for (const d of decided) {
       this.bus.publish(readerTopic(this.site, d.decision.reader_id, 'decision'), JSON.stringify(d.decision), {
         qos: 1,
@@ -104,10 +115,33 @@ export class TapProcessor extends EventEmitter<TapProcessorEvents> {
     }
   }
 
-  private decide(work: TapWork): Decided {
-    return work.kind === 'tap'
-      ? this.ledger.decideTap(work.tap, work.till_id)
-      : this.ledger.cancelTap(work.cancel, work.till_id);
+  /** Decides one piece of work; a sale that needs more shares is set aside in `asks`. */
+  private decide(work: TapWork, asks: { work: Extract<TapWork, { kind: 'tap' }>; needs: ShareNeeds }[]): Decided[] {
+    if (work.kind === 'cancel') return [this.ledger.cancelTap(work.cancel, work.till_id)];
+    const turn = work.turn ?? { mayAsk: this.link?.online === true };
+    const d = this.ledger.tryTap(work.tap, work.till_id, turn);
+    if ('needs' in d) {
+      asks.push({ work, needs: d });
+      return [];
+    }
+    return [d];
+  }
+
+  /** Asks central for the shares, then decides the tap again (once, whatever the answer). */
+  private askCentral(work: Extract<TapWork, { kind: 'tap' }>, needs: ShareNeeds): void {
+    const link = this.link;
+    if (!link) return;
+    this.asking.add(work.tap.tap_id);
+    link
+      .ask(needs.account_id, needs.needs)
+      .catch((err: unknown) => {
+        this.log.error({ tap_id: work.tap.tap_id, err }, 'asking central failed');
+        return { mayAsk: false } satisfies EscrowTurn;
+      })
+      .then((turn) => {
+        this.asking.delete(work.tap.tap_id);
+        this.enqueue({ ...work, turn });
+      });
   }
 
   /** Tells a reader its message was refused (nothing changed). */

@@ -1,0 +1,194 @@
+/**
+ * Escrow between two sites and central, no faults: the real Central on PGlite, and for each site
+ * the real Ledger, TapProcessor and CentralLink, joined by an in-process wire. Fixed scenarios for
+ * what the random simulation checks only in bulk.
+ */
+import { Central, openPglite } from '@kantine/central';
+import { CentralLink, defaultLinkOptions, Ledger, realTimers, TapProcessor } from '@kantine/gateway';
+import {
+  type Decision,
+  decodePayload,
+  type KantineError,
+  LinkDown,
+  LinkUp,
+  MAX_LINK_PAYLOAD_BYTES,
+} from '@kantine/protocol';
+import test from 'ava';
+import pino from 'pino';
+import { makeTap } from './helpers/site.ts';
+
+const clock = { now: () => new Date('2026-11-23T10:00:00Z') };
+const silent = pino({ level: 'silent' });
+
+async function world() {
+  const db = await openPglite();
+  const sites = new Map<string, { ledger: Ledger; link: CentralLink; processor: TapProcessor; up: boolean }>();
+  const decisions = new Map<string, (d: Decision) => void>();
+  // Messages on the wire and not yet handled: `settle` waits for none (no guessing at times).
+  let inFlight = 0;
+  const deliver = (fn: () => unknown) => {
+    inFlight++;
+    setImmediate(async () => {
+      try {
+        await fn();
+      } finally {
+        inFlight--;
+      }
+    });
+  };
+  // The wire: each message serialised and checked, delivered on a later turn of the event loop.
+  const central = new Central(db, clock, (site, msg) => {
+    const payload = JSON.stringify(msg);
+    deliver(() => {
+      const s = sites.get(site);
+      if (s?.up) s.link.receive(decodePayload(LinkDown, payload, MAX_LINK_PAYLOAD_BYTES));
+    });
+  });
+  await central.migrate();
+  for (const [id, kind] of [
+    ['skole', 'school'],
+    ['klub', 'club'],
+  ] as const) {
+    await central.putSite({ id, name: id, place_kinds: [kind] });
+    const ledger = new Ledger(':memory:', clock);
+    ledger.upsertPlace({ id: 'sted', name: id, kind });
+    ledger.upsertTill({ id: 'kasse', place_id: 'sted', name: 'Kasse' });
+    ledger.upsertProduct({
+      id: 'frokost',
+      place_id: null,
+      name: 'Frokost',
+      category: 'mad',
+      price_ore: 40_00,
+      allergens: [],
+    });
+    const s = { ledger, up: true } as { ledger: Ledger; link: CentralLink; processor: TapProcessor; up: boolean };
+    s.link = new CentralLink(
+      ledger,
+      (msg) => {
+        const payload = JSON.stringify(msg);
+        deliver(() =>
+          s.up ? central.handleUp(id, decodePayload(LinkUp, payload, MAX_LINK_PAYLOAD_BYTES)) : undefined,
+        );
+      },
+      clock,
+      realTimers,
+      { ...defaultLinkOptions, ask_budget_ms: 30_000 },
+    ); // a slow CI machine is not a slow network
+    const bus = {
+      publish: (_t: string, payload: string) => {
+        const d = JSON.parse(payload) as Decision;
+        decisions.get(d.tap_id)?.(d);
+      },
+    };
+    s.processor = new TapProcessor(ledger, bus as never, id, 64, silent);
+    s.processor.link = s.link;
+    sites.set(id, s);
+    s.link.connected();
+  }
+  const settle = async () => {
+    for (let quiet = 0; quiet < 3; ) {
+      await new Promise((r) => setTimeout(r, 5));
+      quiet = inFlight === 0 ? quiet + 1 : 0;
+    }
+  };
+  const buy = (site: string, uid: string, quantity = 1) =>
+    new Promise<Decision>((resolve) => {
+      const s = sites.get(site) as { ledger: Ledger; processor: TapProcessor };
+      s.ledger.setBasket('kasse', [{ product_id: 'frokost', quantity }]);
+      const tap = makeTap('laeser', uid);
+      decisions.set(tap.tap_id, resolve);
+      s.processor.enqueue({ kind: 'tap', tap, till_id: 'kasse' });
+    });
+  const cut = (site: string, up: boolean) => {
+    const s = sites.get(site) as { link: CentralLink; up: boolean };
+    s.up = up;
+    if (up) s.link.connected();
+    else s.link.disconnected();
+  };
+  const close = async () => {
+    for (const s of sites.values()) s.up = false; // the wire goes quiet before the databases close
+    await settle();
+    for (const s of sites.values()) s.ledger.close();
+    await db.close();
+  };
+  await central.putAccount({ id: 'emma', first_name: 'Emma', sites: ['skole', 'klub'] });
+  await central.putCard({ uid: '04EE0000000001', kind: 'legacy' });
+  await central.activateCard('04EE0000000001', 'emma');
+  await central.deposit({ account_id: 'emma', amount_ore: 100_00 });
+  await settle();
+  return { central, sites, settle, buy, cut, close, db };
+}
+
+test('a deposit is shared out between the child’s school and club', async (t) => {
+  const w = await world();
+  t.teardown(w.close);
+  for (const id of ['skole', 'klub']) {
+    const s = w.sites.get(id) as { ledger: Ledger };
+    t.is(s.ledger.getAccount('emma')?.balance_ore, 100_00, `${id} knows the balance`);
+    t.is(s.ledger.replica?.available('emma', 'balance'), 50_00, `${id} holds half`);
+  }
+});
+
+test('online, a purchase the account can afford is approved although another site holds part of the money', async (t) => {
+  const w = await world();
+  t.teardown(w.close);
+  const d = await w.buy('skole', '04EE0000000001', 2); // 80 kr; the school holds 50
+  t.is(d.outcome, 'approved');
+  t.is(d.balance_ore, 20_00);
+  await w.settle();
+  t.is((await w.central.account('emma'))?.balance_ore, 20_00);
+  t.is(w.sites.get('klub')?.ledger.getAccount('emma')?.balance_ore, 20_00, 'the club learns of the sale');
+  t.deepEqual(await w.central.verify(), []);
+});
+
+test('online, a purchase beyond the whole balance is declined as insufficient funds, not for the split', async (t) => {
+  const w = await world();
+  t.teardown(w.close);
+  const d = await w.buy('skole', '04EE0000000001', 3); // 120 kr of 100
+  t.is(d.outcome, 'declined');
+  t.is(d.code, 'insufficient_funds');
+});
+
+test('offline, a site sells within its share and declines beyond it with its own code', async (t) => {
+  const w = await world();
+  t.teardown(w.close);
+  w.cut('skole', false);
+  t.is((await w.buy('skole', '04EE0000000001', 1)).outcome, 'approved'); // 40 of its 50
+  const d = await w.buy('skole', '04EE0000000001', 1);
+  t.is(d.code, 'share_exhausted_offline');
+  // The club, online, still sells from its own half.
+  t.is((await w.buy('klub', '04EE0000000001', 1)).outcome, 'approved');
+  w.cut('skole', true);
+  await w.settle();
+  t.is(
+    (await w.central.account('emma'))?.balance_ore,
+    20_00,
+    'the school’s sale reached central after the link came back',
+  );
+});
+
+test('a card blocked at central is refused by every online site', async (t) => {
+  const w = await world();
+  t.teardown(w.close);
+  await w.central.setCardBlocked('04EE0000000001', true);
+  await w.settle();
+  t.is((await w.buy('skole', '04EE0000000001')).code, 'card_blocked');
+  t.is((await w.buy('klub', '04EE0000000001')).code, 'card_blocked');
+  const err = await t.throwsAsync(w.central.deposit({ account_id: 'emma', amount_ore: 10_00 }));
+  t.is((err as KantineError).code, 'account_blocked');
+});
+
+test('a withdrawal of money the sites hold recalls it, then succeeds', async (t) => {
+  const w = await world();
+  t.teardown(w.close);
+  const err = await t.throwsAsync(w.central.withdraw({ id: 'udbetaling-1', account_id: 'emma', amount_ore: 70_00 }));
+  t.is((err as KantineError).code, 'funds_held_offline');
+  await w.settle();
+  await w.central.withdraw({ id: 'udbetaling-1', account_id: 'emma', amount_ore: 70_00 });
+  t.is((await w.central.account('emma'))?.balance_ore, 30_00);
+  const short = await t.throwsAsync(w.central.withdraw({ account_id: 'emma', amount_ore: 40_00 }));
+  t.is((short as KantineError).code, 'insufficient_balance');
+  await w.settle();
+  t.is(w.sites.get('skole')?.ledger.getAccount('emma')?.balance_ore, 30_00);
+  t.deepEqual(await w.central.verify(), []);
+});

@@ -15,10 +15,10 @@ const test = (browserMissing ? anyTest.skip : anyTest.serial) as TestFn;
 if (browserMissing) process.stderr.write(`kiosk.test.ts: skipped, ${browserMissing}\n`);
 
 let browser: Browser | undefined;
-test.before(async () => {
+anyTest.before(async () => {
   if (!browserMissing) browser = await launch();
 });
-test.after.always(async () => {
+anyTest.after.always(async () => {
   await browser?.close();
 });
 

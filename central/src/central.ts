@@ -11,6 +11,7 @@ import {
   type Period,
   type PlaceKind,
   type SiteEntry,
+  type UnsequencedDown,
   type UpChange,
   upcomingWindows,
 } from '@kantine/protocol';
@@ -106,7 +107,7 @@ export class Central {
   }
 
   /** Appends a change to a site's down log (in the caller's transaction). */
-  private async appendDown(t: Tx, site: string, change: DistributiveOmit<DownChange, 'seq'>): Promise<number> {
+  private async appendDown(t: Tx, site: string, change: UnsequencedDown): Promise<number> {
     const [row] = await t.sql.query<{ down_seq: number }>(
       'UPDATE sites SET down_seq = down_seq + 1, down_sent_at = $2 WHERE id = $1 RETURNING down_seq',
       [site, t.now],
@@ -137,13 +138,6 @@ export class Central {
         for (const b of batches) await this.appendDown(t, s.id, { kind: 'batch', batch: batchOf(b) });
       }
     });
-  }
-
-  async siteSecretHash(site: string): Promise<string | null | undefined> {
-    const [row] = await this.db.query<{ secret_hash: string | null }>('SELECT secret_hash FROM sites WHERE id = $1', [
-      site,
-    ]);
-    return row ? row.secret_hash : undefined;
   }
 
   // ── Accounts and policies ────────────────────────────────────────────────────────────────────
@@ -816,5 +810,3 @@ function positive(amount_ore: number): void {
     throw new KantineError('invalid_request', 'an amount is a positive whole number of øre');
   }
 }
-
-type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;

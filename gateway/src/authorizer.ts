@@ -1,8 +1,7 @@
 import { checkSunTap } from '@kantine/card';
-import type { CardRead, DeclineCode, SaleLine } from '@kantine/protocol';
-import type { Period } from './spend-limits.ts';
+import type { CardRead, DeclineCode, Period, PlaceKind, SaleLine } from '@kantine/protocol';
 
-export type PlaceKind = 'school' | 'club';
+export type { PlaceKind };
 
 export interface CardRow {
   uid: string;

@@ -6,6 +6,7 @@ import {
   limitBudget,
   type PlaceKind,
   type SiteEntry,
+  type UnsequencedUp,
   type UpChange,
 } from '@kantine/protocol';
 import type Database from 'better-sqlite3';
@@ -25,9 +26,8 @@ export interface BudgetNeed {
  */
 export class Replica {
   private readonly stmt;
-  /** The site's own ledger writes an entry through this (set by the ledger). */
   constructor(
-    private readonly db: Database.Database,
+    db: Database.Database,
     private readonly ledger: ReplicaLedger,
   ) {
     this.stmt = {
@@ -51,6 +51,11 @@ export class Replica {
       nextUp: db.prepare<[], { up_seq: number }>('UPDATE link_state SET up_seq = up_seq + 1 RETURNING up_seq'),
       outbox: db.prepare<[number, string]>('INSERT INTO outbox (seq, change) VALUES (?, ?)'),
       setDown: db.prepare<[number]>('UPDATE link_state SET down_cursor = ?'),
+      outboxFrom: db.prepare<[number, number], { change: string }>(
+        'SELECT change FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?',
+      ),
+      dropAcked: db.prepare<[number]>('DELETE FROM outbox WHERE seq <= ?'),
+      setAcked: db.prepare<[number]>('UPDATE link_state SET up_acked = ?'),
     };
   }
 
@@ -86,25 +91,22 @@ export class Replica {
     this.enqueue({ kind: 'entry', entry });
   }
 
-  private enqueue(change: DistributiveOmit<UpChange, 'seq'>): void {
+  private enqueue(change: UnsequencedUp): void {
     const { up_seq } = this.stmt.nextUp.get() as { up_seq: number };
     this.stmt.outbox.run(up_seq, JSON.stringify({ ...change, seq: up_seq }));
   }
 
   /** Changes not yet acknowledged by central, from `after`, oldest first. */
   outbox(after: number, limit: number): UpChange[] {
-    return this.db
-      .prepare<[number, number], { change: string }>('SELECT change FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?')
-      .all(after, limit)
-      .map((r) => JSON.parse(r.change) as UpChange);
+    return this.stmt.outboxFrom.all(after, limit).map((r) => JSON.parse(r.change) as UpChange);
   }
 
   /** Central applied the outbox up to `cursor`: those rows are done. */
   upAcked(cursor: number): void {
     const { up_seq, up_acked } = this.state();
     if (cursor <= up_acked || cursor > up_seq) return; // stale, or not ours (a reset central)
-    this.db.prepare('DELETE FROM outbox WHERE seq <= ?').run(cursor);
-    this.db.prepare('UPDATE link_state SET up_acked = ?').run(cursor);
+    this.stmt.dropAcked.run(cursor);
+    this.stmt.setAcked.run(cursor);
   }
 
   /**
@@ -165,5 +167,3 @@ export interface ReplicaLedger {
   putBatch(b: { id: string; sdm_master: Uint8Array }): void;
   bookCentralEntry(e: CentralEntry): void;
 }
-
-type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;

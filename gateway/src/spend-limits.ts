@@ -1,10 +1,9 @@
+import { PERIODS, type Period, SITE_ZONE } from '@kantine/protocol';
 import { DateTime } from 'luxon';
 
-/** Days, weeks and months are those of the school's clock: Monday-first, Europe/Copenhagen. */
-export const SITE_ZONE = 'Europe/Copenhagen';
-
-export type Period = 'day' | 'week' | 'month';
-export const PERIODS: readonly Period[] = ['day', 'week', 'month'];
+// Days, weeks and months are those of the school's clock: Monday-first, Europe/Copenhagen. The
+// zone and the periods are the protocol's, so central computes the same windows.
+export { PERIODS, type Period, SITE_ZONE };
 
 export interface PeriodStarts {
   day: string;

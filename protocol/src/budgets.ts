@@ -15,7 +15,6 @@ export const SITE_ZONE = 'Europe/Copenhagen';
 
 export type PlaceKind = 'school' | 'club';
 export type Period = 'day' | 'week' | 'month';
-export const PLACE_KINDS: readonly PlaceKind[] = ['school', 'club'];
 export const PERIODS: readonly Period[] = ['day', 'week', 'month'];
 
 export const BALANCE_BUDGET = 'balance';
@@ -59,13 +58,4 @@ export function parseBudget(key: string): ParsedBudget | undefined {
   if (key === BALANCE_BUDGET) return undefined;
   const [kind, period, start] = key.split(':') as [PlaceKind, Period, string];
   return { kind, period, start };
-}
-
-/** The window after the one named (UTC instant of its start, for comparing with "now"). */
-export function windowEnds(key: string, zone = SITE_ZONE): Date | undefined {
-  const p = parseBudget(key);
-  if (!p) return undefined;
-  const start = DateTime.fromISO(p.period === 'month' ? `${p.start}-01` : p.start, { zone });
-  const unit = p.period === 'day' ? 'days' : p.period === 'week' ? 'weeks' : 'months';
-  return start.plus({ [unit]: 1 }).toJSDate();
 }

@@ -65,6 +65,8 @@ export const UpChange = Type.Union([
   ),
 ]);
 export type UpChange = Static<typeof UpChange>;
+/** A change before its log gives it a sequence number. */
+export type UnsequencedUp = UpChange extends infer C ? (C extends unknown ? Omit<C, 'seq'> : never) : never;
 
 export const LinkUp = Type.Union([
   Type.Object(
@@ -187,6 +189,7 @@ export const DownChange = Type.Union([
   ),
 ]);
 export type DownChange = Static<typeof DownChange>;
+export type UnsequencedDown = DownChange extends infer C ? (C extends unknown ? Omit<C, 'seq'> : never) : never;
 
 export const LinkDown = Type.Union([
   Type.Object(

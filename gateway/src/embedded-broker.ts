@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
+import { verifySecret } from '@kantine/protocol/credentials';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import type { Logger } from 'pino';
 import { benchEchoTopic, readerMayPublish, readerMaySubscribe } from './acl.ts';
 import type { MessageBus, MessageHandler, PublishOptions } from './bus.ts';
-import { verifySecret } from './credentials.ts';
 
 export interface EmbeddedBrokerOptions {
   site: string;

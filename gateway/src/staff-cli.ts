@@ -9,9 +9,9 @@
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { ID_PATTERN, KantineError } from '@kantine/protocol';
+import { hashSecret } from '@kantine/protocol/credentials';
 import { systemClock } from './clock.ts';
 import { loadGatewayConfig } from './config.ts';
-import { hashSecret } from './credentials.ts';
 import { Ledger } from './ledger.ts';
 
 async function readLine(): Promise<string> {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { KantineError } from '@kantine/protocol';
+import { verifySecret } from '@kantine/protocol/credentials';
 import type { Clock } from './clock.ts';
-import { verifySecret } from './credentials.ts';
 import type { Ledger } from './ledger.ts';
 
 export interface StaffSession {

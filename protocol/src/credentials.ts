@@ -1,7 +1,7 @@
 import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 
 /**
- * Reader secrets are stored as scrypt hashes (RFC 7914): a copied database gives no reader's
+ * Reader and site secrets are stored as scrypt hashes (RFC 7914): a copied database gives no
  * secret away. Format: `scrypt$N$r$p$salt$hash`, base64url.
  */
 const N = 16_384;

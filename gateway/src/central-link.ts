@@ -53,8 +53,11 @@ export class CentralLink extends EventEmitter<CentralLinkEvents> {
   online = false;
   private readonly replica: Replica;
   private sentThrough = 0;
-  private lastSendAt = 0;
   private lastHelloAt = Number.NEGATIVE_INFINITY;
+  // When central's acknowledgement last moved (or we last re-sent): a silence is measured from here.
+  private progressAt = 0;
+  private lastAcked = 0;
+  private lastGapResendAt = Number.NEGATIVE_INFINITY;
   private readonly answers = new Map<string, (answer: Extract<LinkDown, { t: 'answer' }>) => void>();
   private cursorWaiters: { through: number; resolve: () => void }[] = [];
 
@@ -74,6 +77,8 @@ export class CentralLink extends EventEmitter<CentralLinkEvents> {
     const st = this.replica.state();
     this.send({ v: 1, t: 'hello', down_cursor: st.down_cursor, up_seq: st.up_seq });
     this.sentThrough = st.up_acked;
+    this.lastAcked = st.up_acked;
+    this.progressAt = this.clock.now().getTime();
     this.flush();
     this.emit('state', true);
   }
@@ -92,24 +97,31 @@ export class CentralLink extends EventEmitter<CentralLinkEvents> {
     const room = MAX_IN_FLIGHT - (this.sentThrough - up_acked);
     if (room <= 0) return;
     const changes = this.replica.outbox(this.sentThrough, room);
+    // Nothing was outstanding: the silence before a re-send starts now.
+    if (changes.length > 0 && this.sentThrough === up_acked) this.progressAt = this.clock.now().getTime();
     for (let i = 0; i < changes.length; i += MAX_CHANGES_PER_MESSAGE) {
       this.send({ v: 1, t: 'changes', changes: changes.slice(i, i + MAX_CHANGES_PER_MESSAGE) });
     }
     const last = changes.at(-1);
-    if (last) {
-      this.sentThrough = last.seq;
-      this.lastSendAt = this.clock.now().getTime();
-    }
+    if (last) this.sentThrough = last.seq;
   }
 
-  /** Periodic: send again what central has not acknowledged for a while. */
+  /**
+   * Periodic: send again what central has not acknowledged for a while. The silence is counted
+   * from central's last progress, not our last send: under a steady stream of sales a lost
+   * message would otherwise never be re-sent.
+   */
   tick(): void {
     if (!this.online) return;
     const { up_acked, up_seq } = this.replica.state();
-    if (up_seq > up_acked && this.clock.now().getTime() - this.lastSendAt >= this.opts.retransmit_ms) {
-      this.sentThrough = up_acked;
-      this.flush();
-    }
+    const now = this.clock.now().getTime();
+    if (up_seq > up_acked && now - this.progressAt >= this.opts.retransmit_ms) this.resendFromAck(now);
+  }
+
+  private resendFromAck(now: number): void {
+    this.progressAt = now;
+    this.sentThrough = this.replica.state().up_acked;
+    this.flush();
   }
 
   /** A message from central (validated by the transport). */
@@ -134,10 +146,23 @@ export class CentralLink extends EventEmitter<CentralLinkEvents> {
         }
         return;
       }
-      case 'ack':
+      case 'ack': {
         this.ledger.transaction(() => this.replica.upAcked(msg.up_cursor));
-        this.flush();
+        const now = this.clock.now().getTime();
+        const acked = this.replica.state().up_acked;
+        if (acked > this.lastAcked) {
+          this.lastAcked = acked;
+          this.progressAt = now;
+        }
+        // Central stopped at a gap: re-send from its cursor (at most every quarter retransmit).
+        if (msg.gap && now - this.lastGapResendAt >= this.opts.retransmit_ms / 4) {
+          this.lastGapResendAt = now;
+          this.resendFromAck(now);
+        } else {
+          this.flush();
+        }
         return;
+      }
       case 'answer':
         this.answers.get(msg.ask_id)?.(msg);
         return;

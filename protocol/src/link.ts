@@ -35,6 +35,8 @@ const Amount = Type.Integer({ minimum: 1, maximum: 10_000_000_00 });
 const Budget = Type.String({ pattern: BUDGET_PATTERN });
 const EntryId = Type.String({ minLength: 1, maxLength: 64, pattern: '^[0-9a-zA-Z-]+$' });
 const AccountId = Id('account id');
+/** As a card's URL names it (the tap's `batch`): upper case allowed. */
+export const BatchId = Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9-]{0,31}$', description: 'card batch id' });
 const PlaceKindS = Type.Union([Type.Literal('school'), Type.Literal('club')]);
 const PeriodS = Type.Union([Type.Literal('day'), Type.Literal('week'), Type.Literal('month')]);
 
@@ -133,7 +135,7 @@ export const LinkCard = Type.Object(
       Type.Literal('replaced'),
     ]),
     kind: Type.Union([Type.Literal('legacy'), Type.Literal('ntag424')]),
-    batch_id: Type.Union([Id('batch id'), Type.Null()]),
+    batch_id: Type.Union([BatchId, Type.Null()]),
   },
   { additionalProperties: false },
 );
@@ -171,7 +173,7 @@ export const DownChange = Type.Union([
       seq: Seq,
       kind: Type.Literal('batch'),
       batch: Type.Object(
-        { id: Id('batch id'), sdm_master: Type.String({ pattern: '^[0-9a-f]{32}$' }) },
+        { id: BatchId, sdm_master: Type.String({ pattern: '^[0-9a-f]{32}$' }) },
         { additionalProperties: false },
       ),
     },
@@ -200,7 +202,14 @@ export const LinkDown = Type.Union([
     },
     { additionalProperties: false },
   ),
-  Type.Object({ v: Type.Literal(1), t: Type.Literal('ack'), up_cursor: Cursor }, { additionalProperties: false }),
+  /**
+   * Central applied the site's changes up to `up_cursor`. `gap`: a message skipped some (lost, or
+   * taken by another central worker that has not committed yet): re-send from the cursor.
+   */
+  Type.Object(
+    { v: Type.Literal(1), t: Type.Literal('ack'), up_cursor: Cursor, gap: Type.Optional(Type.Boolean()) },
+    { additionalProperties: false },
+  ),
   /**
    * The answer to an ask. `granted`: the grants are in the down log up to `through_seq`;
    * `retry`: shares were recalled from other sites, ask again shortly; `refused`: the account

@@ -140,6 +140,26 @@ export class Central {
     });
   }
 
+  /** A site's gateway logs in to central's broker with a secret; only its hash is kept. */
+  async setSiteSecret(site: string, secretHash: string): Promise<void> {
+    const rows = await this.db.query('UPDATE sites SET secret_hash = $2 WHERE id = $1 RETURNING 1', [site, secretHash]);
+    if (rows.length === 0) throw new KantineError('not_found', `no site ${site}`);
+  }
+
+  async siteSecretHash(site: string): Promise<string | undefined> {
+    const [row] = await this.db.query<{ secret_hash: string | null }>('SELECT secret_hash FROM sites WHERE id = $1', [
+      site,
+    ]);
+    return row?.secret_hash ?? undefined;
+  }
+
+  /** The sites and how far each link has come (for IT's overview). */
+  async sites(): Promise<SiteRow[]> {
+    return this.db.query<SiteRow>(
+      'SELECT id, name, place_kinds, up_cursor, down_seq, down_acked FROM sites ORDER BY id',
+    );
+  }
+
   // ── Accounts and policies ────────────────────────────────────────────────────────────────────
 
   /**
@@ -265,6 +285,60 @@ export class Central {
     );
   }
 
+  // ── Guardians and relations ──────────────────────────────────────────────────────────────────
+
+  /** A parent (or another adult) who logs in to the portal; the CPR number stays here. */
+  async putGuardian(g: { id: string; name: string; cpr?: string | null; email?: string | null }): Promise<void> {
+    await this.db.query(
+      `INSERT INTO guardians (id, name, cpr, email) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (id) DO UPDATE SET name = excluded.name, cpr = COALESCE(excluded.cpr, guardians.cpr),
+         email = excluded.email`,
+      [g.id, g.name, g.cpr ?? null, g.email ?? null],
+    );
+  }
+
+  /**
+   * Ties an adult to a child's account: a `guardian` may do everything, a `relation` (a
+   * grandparent, say) may top up and read the statement. `null` unties them.
+   */
+  async setGuardianRole(accountId: string, guardianId: string, role: 'guardian' | 'relation' | null): Promise<void> {
+    await this.tx(async (t) => {
+      await this.lockAccount(t, accountId);
+      const [g] = await t.sql.query('SELECT 1 FROM guardians WHERE id = $1', [guardianId]);
+      if (!g) throw new KantineError('not_found', `no guardian ${guardianId}`);
+      if (role === null) {
+        await t.sql.query('DELETE FROM account_guardians WHERE account_id = $1 AND guardian_id = $2', [
+          accountId,
+          guardianId,
+        ]);
+        return;
+      }
+      await t.sql.query(
+        `INSERT INTO account_guardians (account_id, guardian_id, role) VALUES ($1, $2, $3)
+         ON CONFLICT (account_id, guardian_id) DO UPDATE SET role = excluded.role`,
+        [accountId, guardianId, role],
+      );
+    });
+  }
+
+  /** A guardian and the children they may act for (no CPR numbers). */
+  async guardian(
+    id: string,
+  ): Promise<
+    { id: string; name: string; email: string | null; accounts: { account_id: string; role: string }[] } | undefined
+  > {
+    const [g] = await this.db.query<{ id: string; name: string; email: string | null }>(
+      'SELECT id, name, email FROM guardians WHERE id = $1',
+      [id],
+    );
+    if (!g) return undefined;
+    const accounts = await this.db.query<{ account_id: string; role: string }>(
+      'SELECT account_id, role FROM account_guardians WHERE guardian_id = $1 ORDER BY account_id',
+      [id],
+    );
+    return { ...g, accounts };
+  }
+
   // ── Cards ────────────────────────────────────────────────────────────────────────────────────
 
   /** A batch of kantine cards: every site learns its SDM master key to verify the cards' taps. */
@@ -291,6 +365,10 @@ export class Central {
     batch_id?: string | null;
     card_number?: string | null;
   }): Promise<void> {
+    if ((c.kind === 'ntag424') !== Boolean(c.batch_id))
+      throw new KantineError('invalid_request', 'a kantine card (ntag424) names its batch; a legacy card none');
+    if (c.batch_id && (await this.db.query('SELECT 1 FROM batches WHERE id = $1', [c.batch_id])).length === 0)
+      throw new KantineError('not_found', `no batch ${c.batch_id}`);
     await this.db.query(
       `INSERT INTO cards (uid, account_id, state, kind, batch_id, card_number) VALUES ($1, NULL, 'stock', $2, $3, $4)
        ON CONFLICT (uid) DO NOTHING`,
@@ -589,17 +667,21 @@ export class Central {
       ]);
       if (!row) throw new KantineError('not_found', `no site ${site}`);
       let at = row.up_cursor;
+      let gap = false;
       for (const c of [...changes].sort((a, b) => a.seq - b.seq)) {
         if (c.seq <= at) continue; // seen before: a duplicate or a re-send
-        if (c.seq !== at + 1) break; // a gap: the site re-sends from our ack
+        if (c.seq !== at + 1) {
+          gap = true; // the site re-sends from our ack
+          break;
+        }
         if (c.kind === 'entry') await this.applySiteEntry(t, site, c.entry);
         else await this.applyReturn(t, site, c.account_id, c.budget, c.amount_ore);
         at = c.seq;
       }
       if (at !== row.up_cursor) await t.sql.query('UPDATE sites SET up_cursor = $2 WHERE id = $1', [site, at]);
-      return at;
+      return { at, gap };
     });
-    this.publish(site, { v: 1, t: 'ack', up_cursor: cursor });
+    this.publish(site, { v: 1, t: 'ack', up_cursor: cursor.at, ...(cursor.gap ? { gap: true } : {}) });
   }
 
   private async applySiteEntry(t: Tx, site: string, e: SiteEntry): Promise<void> {
@@ -767,6 +849,17 @@ export class Central {
     }
     return problems;
   }
+}
+
+export interface SiteRow {
+  id: string;
+  name: string;
+  place_kinds: PlaceKind[];
+  /** The last of the site's changes applied here. */
+  up_cursor: number;
+  /** The last change queued for the site, and the last it acknowledged. */
+  down_seq: number;
+  down_acked: number;
 }
 
 export interface EntryRow {

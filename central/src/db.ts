@@ -1,3 +1,4 @@
+import { mkdirSync } from 'node:fs';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 
@@ -25,7 +26,16 @@ const int8 = (s: string): number => {
 const RETRYABLE = new Set(['40001', '40P01']);
 const MAX_TRIES = 5;
 
-export async function openPostgres(url: string): Promise<Db> {
+export interface PostgresOptions {
+  /**
+   * An idle pooled connection failed (server restarted, connection killed, network gone). The
+   * pool drops it and opens a new one when next needed; without a listener node-postgres
+   * re-throws the error and takes the whole process down. Default: a process warning on stderr.
+   */
+  onIdleError?: (err: Error) => void;
+}
+
+export async function openPostgres(url: string, opts: PostgresOptions = {}): Promise<Db> {
   const pool = new pg.Pool({
     connectionString: url,
     max: 8,
@@ -34,6 +44,7 @@ export async function openPostgres(url: string): Promise<Db> {
         oid === 20 ? int8 : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
     },
   });
+  pool.on('error', opts.onIdleError ?? ((err) => process.emitWarning(`idle Postgres connection: ${err.message}`)));
   // Fail at start-up, not at the first request.
   await pool.query('SELECT 1');
   return {
@@ -63,6 +74,7 @@ export async function openPostgres(url: string): Promise<Db> {
 
 /** PGlite: Postgres compiled to WebAssembly, in this process. `dir` undefined = in memory. */
 export async function openPglite(dir?: string): Promise<Db> {
+  if (dir && !dir.includes('://')) mkdirSync(dir, { recursive: true });
   const db = await PGlite.create(dir, { parsers: { 20: int8 } });
   return {
     kind: 'pglite',

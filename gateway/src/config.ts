@@ -69,6 +69,18 @@ export const GatewayConfig = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    central: Type.Optional(
+      Type.Object(
+        {
+          /** Central's broker, e.g. mqtts://central.kommune.dk:8884. */
+          url: Type.String({ pattern: '^(mqtts?|tcp|tls)://' }),
+          /** This site's secret, made by central (`POST /api/sites/:site/secret`). */
+          secret: Type.String({ minLength: 16 }),
+          ca_file: Type.Optional(Type.String()),
+        },
+        { additionalProperties: false, description: 'the link to central; without it the site runs on its own' },
+      ),
+    ),
     bench_echo: Type.Boolean({
       default: false,
       description: 'answer readers on their echo topic with no ledger work (benchmark baseline only)',

@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
+import type { Central } from '@kantine/central';
 import type { Ledger } from './ledger.ts';
 
 /**
- * The demo site: one school canteen with one till, a few products, three children with
- * balances, and the cards that show every answer a till can give.
+ * The demo site: one school canteen with one till and a few products, linked to a demo central
+ * with four children, their money, and the cards that show every answer a till can give.
  */
 export const demoSite = { id: 'soendervang', name: 'Søndervang Skole' };
 export const demoTill = { id: 'kasse-1', place_id: 'kantinen', name: 'Kasse 1' };
@@ -65,7 +66,13 @@ export const demoCards: readonly DemoCard[] = [
   },
   { key: 'f', uid: '04A1B2C3D4E503', kind: 'ntag424', label: 'Freja', account_id: 'konto-freja' },
   { key: 'o', uid: '04A1B2C3D4E504', kind: 'ntag424', label: 'Frejas gamle kort / old card (erstattet)' },
-  { key: 's', uid: '04A1B2C3D4E505', kind: 'ntag424', label: 'Emmas spærrede kort / blocked card' },
+  {
+    key: 's',
+    uid: '04A1B2C3D4E505',
+    kind: 'ntag424',
+    label: 'Olivers spærrede kort / Oliver’s blocked card',
+    account_id: 'konto-oliver',
+  },
   { key: 'b', uid: '04A1B2C3D4E506', kind: 'ntag424', label: 'blankt kort fra kontoret / blank card' },
   {
     key: 'k',
@@ -84,7 +91,11 @@ export function initialsPhoto(first: string, last: string, hue: number): string 
   return `data:image/svg+xml;base64,${Buffer.from(svg).toString('base64')}`;
 }
 
-export function seedDemoSite(ledger: Ledger, staffPinHashes: Record<string, string>, today: string): void {
+/**
+ * What the site keeps of its own: the canteen, its till and products, the staff, and a paid
+ * pre-order of Emma's for today (her account must have come from central first).
+ */
+export function seedDemoSite(ledger: Ledger, staffPinHashes: Record<string, string>): void {
   ledger.upsertPlace({ id: 'kantinen', name: 'Kantinen', kind: 'school' });
   ledger.upsertTill(demoTill);
   for (const p of demoProducts) {
@@ -101,28 +112,9 @@ export function seedDemoSite(ledger: Ledger, staffPinHashes: Record<string, stri
     const pin_hash = staffPinHashes[s.id];
     if (pin_hash) ledger.putStaff({ id: s.id, name: s.name, pin_hash });
   }
-  ledger.putBatch({ id: demoBatch.id, sdm_master: demoBatch.keys.sdmMaster });
-  // Emma: 40 kr a day at school and a paid pre-order today. Noah: little money. Freja: a nut
-  // allergy, no sweets, and an automatic top-up of 200 kr when she goes under 50 kr.
-  const children = [
-    { id: 'konto-emma', first_name: 'Emma', last_name: 'Jensen', ore: 15_000, hue: 200 },
-    { id: 'konto-noah', first_name: 'Noah', last_name: 'Hansen', ore: 450, hue: 30 },
-    {
-      id: 'konto-freja',
-      first_name: 'Freja',
-      last_name: 'Nielsen',
-      ore: 8_000,
-      hue: 140,
-      allergies: ['noedder'],
-      denied_categories: ['slik'],
-      auto_topup_ore: 20_000,
-    },
-  ];
-  for (const { ore, hue, ...c } of children) {
-    ledger.putAccount({ ...c, photo: initialsPhoto(c.first_name, c.last_name, hue) });
-    ledger.deposit({ account_id: c.id, amount_ore: ore });
-  }
-  ledger.setSpendLimit('konto-emma', { place_kind: 'school', period: 'day', limit_ore: 4_000 });
+}
+
+export function seedDemoPreorder(ledger: Ledger, today: string): void {
   ledger.putPreorder({
     id: 'webshop-1001',
     account_id: 'konto-emma',
@@ -130,23 +122,50 @@ export function seedDemoSite(ledger: Ledger, staffPinHashes: Record<string, stri
     lines: [{ product_id: 'stor-grovbolle', name: 'Stor Grovbolle', quantity: 2, unit_price_ore: 500 }],
     for_date: today,
   });
-  const states: Record<string, { state: 'active' | 'replaced' | 'blocked' | 'stock'; account_id: string | null }> = {
-    e: { state: 'active', account_id: 'konto-emma' },
-    n: { state: 'active', account_id: 'konto-noah' },
-    f: { state: 'active', account_id: 'konto-freja' },
-    o: { state: 'replaced', account_id: 'konto-freja' },
-    s: { state: 'blocked', account_id: 'konto-emma' },
-    b: { state: 'stock', account_id: null },
-  };
-  for (const card of demoCards) {
-    const s = states[card.key];
-    if (!s || card.registered === false) continue;
-    ledger.putCard({
-      uid: card.uid,
-      ...s,
-      kind: card.kind,
-      batch_id: card.kind === 'ntag424' ? demoBatch.id : null,
-      label: card.label,
+}
+
+/** The demo's children: Emma has a day limit, Noah little money, Freja an allergy, Oliver lost his card. */
+export const demoChildren = [
+  { id: 'konto-emma', first_name: 'Emma', last_name: 'Jensen', ore: 15_000, hue: 200 },
+  { id: 'konto-noah', first_name: 'Noah', last_name: 'Hansen', ore: 450, hue: 30 },
+  {
+    id: 'konto-freja',
+    first_name: 'Freja',
+    last_name: 'Nielsen',
+    ore: 8_000,
+    hue: 140,
+    allergies: ['noedder'],
+    denied_categories: ['slik'],
+    auto_topup_ore: 20_000,
+  },
+  { id: 'konto-oliver', first_name: 'Oliver', last_name: 'Berg', ore: 2_500, hue: 280 },
+] as const;
+
+/** Central's side of the demo: the site, the card batch, the children, their money and cards. */
+export async function seedDemoCentral(central: Central, siteSecretHash: string): Promise<void> {
+  await central.putSite({ id: demoSite.id, name: demoSite.name, place_kinds: ['school'], secret_hash: siteSecretHash });
+  await central.registerBatch(demoBatch.id, demoBatch.keys.sdmMaster);
+  for (const { ore, hue, ...c } of demoChildren) {
+    await central.putAccount({
+      ...c,
+      allergies: 'allergies' in c ? [...c.allergies] : [],
+      denied_categories: 'denied_categories' in c ? [...c.denied_categories] : [],
+      photo: initialsPhoto(c.first_name, c.last_name, hue),
+      sites: [demoSite.id],
+      ...(c.id === 'konto-emma' ? { limits: [{ place_kind: 'school', period: 'day', limit_ore: 4_000 }] } : {}),
     });
+    await central.deposit({ id: `demo-indbetaling-${c.id}`, account_id: c.id, amount_ore: ore });
   }
+  const card = (key: string) => demoCards.find((c) => c.key === key && c.registered !== false) as DemoCard;
+  for (const key of ['e', 'n', 'f', 'o', 's', 'b']) {
+    const c = card(key);
+    await central.putCard({ uid: c.uid, kind: c.kind, batch_id: c.kind === 'ntag424' ? demoBatch.id : null });
+  }
+  // Freja's old card was replaced by a new one; Oliver's card is lost and blocked.
+  await central.activateCard(card('o').uid, 'konto-freja');
+  for (const key of ['e', 'n', 'f', 's']) {
+    const c = card(key);
+    if (c.account_id) await central.activateCard(c.uid, c.account_id);
+  }
+  await central.setCardBlocked(card('s').uid, true);
 }

@@ -1,12 +1,14 @@
 /**
- * `npm start`: a whole demo site on embedded defaults. Gateway (broker, ledger, till API) and a
- * simulated reader on its till, driven from the keyboard (or over HTTP when there is no
- * terminal). The demo ledger is made anew at every start.
+ * `npm start`: a whole demo on embedded defaults. Central (PGlite, its own broker, its API), one
+ * site's gateway linked to it (broker, ledger, till API) and a reader on its till, driven from the
+ * keyboard (or over HTTP when there is no terminal). The demo's data is made anew at every start.
  */
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { LegacyUidCard, Ntag424, Ntag424Card, personalizeCard, type VirtualCard, VpcdLink } from '@kantine/card';
+import { CentralService, parseCentralConfig } from '@kantine/central';
 import { check, codes, type Decision } from '@kantine/protocol';
+import { hashSecret, newSecret } from '@kantine/protocol/credentials';
 import {
   type CardPort,
   ConsoleFeedback,
@@ -20,16 +22,18 @@ import {
 import pino from 'pino';
 import Type from 'typebox';
 import { parseGatewayConfig } from './config.ts';
-import { hashSecret } from './credentials.ts';
 import {
   demoBatch,
   demoCards,
+  demoChildren,
   demoCloneKeys,
   demoProducts,
   demoReaderId,
   demoSite,
   demoStaff,
   demoTill,
+  seedDemoCentral,
+  seedDemoPreorder,
   seedDemoSite,
 } from './demo-site.ts';
 import { Gateway } from './gateway.ts';
@@ -43,13 +47,42 @@ async function main(): Promise<void> {
   rmSync(dataDir, { recursive: true, force: true });
   const mqttPort = Number(process.env.KANTINE_MQTT_PORT ?? 8883);
   const httpPort = Number(process.env.KANTINE_HTTP_PORT ?? 8080);
-  const log = pino({ name: 'gateway', level: process.env.LOG_LEVEL ?? 'warn' });
+  const centralMqttPort = Number(process.env.KANTINE_CENTRAL_MQTT_PORT ?? 8884);
+  const centralHttpPort = Number(process.env.KANTINE_CENTRAL_HTTP_PORT ?? 8090);
+  const level = process.env.LOG_LEVEL ?? 'warn';
+  const log = pino({ name: 'gateway', level });
+  const portsInUse = () => {
+    process.stderr.write(
+      `Port ${mqttPort}, ${httpPort}, ${centralMqttPort} or ${centralHttpPort} is in use. Start with other ports, e.g.\n` +
+        '  KANTINE_MQTT_PORT=18883 KANTINE_HTTP_PORT=18080 KANTINE_CENTRAL_MQTT_PORT=18884 KANTINE_CENTRAL_HTTP_PORT=18090 npm start\n',
+    );
+    process.exit(1);
+  };
+
+  // Central first, on its embedded defaults: the site's accounts, cards and money come from it.
+  const central = new CentralService({
+    config: parseCentralConfig({
+      database: { dir: join(dataDir, 'central') },
+      mqtt: { mode: 'embedded', host: '127.0.0.1', port: centralMqttPort },
+      http: { host: '127.0.0.1', port: centralHttpPort },
+    }),
+    log: pino({ name: 'central', level }),
+  });
+  try {
+    await central.start();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') portsInUse();
+    throw err;
+  }
+  const siteSecret = newSecret();
+  await seedDemoCentral(central.central, await hashSecret(siteSecret));
 
   const config = parseGatewayConfig({
     site: demoSite,
     database: join(dataDir, 'gateway.db'),
     mqtt: { mode: 'embedded', host: '127.0.0.1', port: mqttPort },
     http: { host: '127.0.0.1', port: httpPort },
+    central: { url: `mqtt://127.0.0.1:${central.mqttPort}`, secret: siteSecret },
   });
 
   // The demo's cards are twins: kantine cards programmed here as IT would, and UID-only ones.
@@ -117,17 +150,14 @@ async function main(): Promise<void> {
   try {
     await gateway.start();
   } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    if (e.code === 'EADDRINUSE') {
-      process.stderr.write(
-        `Port ${mqttPort} or ${httpPort} is in use. Start with other ports, e.g.\n  KANTINE_MQTT_PORT=18883 KANTINE_HTTP_PORT=18080 npm start\n`,
-      );
-      process.exit(1);
-    }
+    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') portsInUse();
     throw err;
   }
   const pinHashes = Object.fromEntries(await Promise.all(demoStaff.map(async (s) => [s.id, await hashSecret(s.pin)])));
-  seedDemoSite(gateway.ledger, pinHashes, localDate(new Date()));
+  seedDemoSite(gateway.ledger, pinHashes);
+  // The children arrive over the link (a moment); then Emma's pre-order can name her account.
+  await linkedAccounts(gateway);
+  seedDemoPreorder(gateway.ledger, localDate(new Date()));
   const secret = await gateway.addReader(demoReaderId, demoTill.id);
 
   gateway.on('decision', (d: Decision, replay) => {
@@ -178,8 +208,10 @@ async function main(): Promise<void> {
       : '  Kortlæser:    simuleret / simulated (no pcscd with the vpcd driver here); the cards are twins',
   );
   out(`  Kiosk:        ${api}/kiosk/   (åbn i en browser / open in a browser)`);
+  const centralApi = `http://127.0.0.1:${central.httpPort}`;
+  out(`  Central:      ${centralApi}/api/…  (broker mqtt://127.0.0.1:${central.mqttPort}; the site is linked)`);
   out(`  Personale / staff PIN: ${demoStaff.map((s) => `${s.name} ${s.pin}`).join(', ')}`);
-  out(`  Ledger:       ${config.database} (made anew at each start)`);
+  out(`  Data:         ${dataDir} (made anew at each start)`);
   out('\n  Varer / products:');
   for (const p of demoProducts) out(`    [${p.key}] ${p.name.padEnd(16)} ${kr(p.price_ore).padStart(6)} kr`);
   out('  Kort / cards:');
@@ -192,11 +224,17 @@ async function main(): Promise<void> {
   out('  Prøv / try: Emma må bruge 40 kr om dagen og har en forudbestilling (tom kurv + [e]); Noah har kun');
   out('             4,50 kr ([2] + [n]); Freja tåler ikke nødder ([7] + [f]), må ikke købe slik ([8] + [f])');
   out('             og har automatisk optankning under 50 kr.');
+  out('  Central:    spær Emmas kort / block Emma’s card, then tap [e]; indbetal / deposit:');
+  out(`    curl -XPOST ${centralApi}/api/cards/${demoCards[0]?.uid}/block`);
+  out(
+    `    curl -XPOST ${centralApi}/api/accounts/konto-noah/deposits -H 'content-type: application/json' -d '{"amount_ore":5000}'`,
+  );
 
   const shutdown = async () => {
     out('\nStopper / stopping…');
     await reader.stop();
     await gateway.stop();
+    await central.stop();
     process.exit(0);
   };
   process.once('SIGINT', () => void shutdown());
@@ -245,6 +283,18 @@ async function main(): Promise<void> {
 
 const VPCD_READER = 'Virtual PCD 00 00';
 const TAP_HOLD_MS = 700;
+
+/** Waits (bounded) until every demo child's account and money have come over the link. */
+async function linkedAccounts(gateway: Gateway): Promise<void> {
+  const until = Date.now() + 20_000;
+  const arrived = () =>
+    demoChildren.every((c) => gateway.ledger.getAccount(c.id)?.balance_ore === c.ore) &&
+    demoCards.every((c) => c.registered === false || c.key === 'b' || gateway.ledger.getCard(c.uid));
+  while (!arrived()) {
+    if (Date.now() > until) throw new Error('the demo accounts did not arrive from central within 20 s');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
 
 /** pcscd answering on its socket, with the vpcd driver installed. */
 async function vpcdAvailable(): Promise<boolean> {

@@ -18,13 +18,15 @@ import {
   Tap,
   TapCancel,
 } from '@kantine/protocol';
+import { hashSecret, newSecret } from '@kantine/protocol/credentials';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { benchEchoTopic } from './acl.ts';
 import type { MessageBus } from './bus.ts';
+import { CentralClient } from './central-client.ts';
+import { CentralLink } from './central-link.ts';
 import { type Clock, systemClock } from './clock.ts';
 import type { GatewayConfig } from './config.ts';
-import { hashSecret, newSecret } from './credentials.ts';
 import { EmbeddedBroker, type RefusedEvent } from './embedded-broker.ts';
 import { ExternalBus } from './external-bus.ts';
 import { type CentralState, registerKioskLive } from './kiosk-live.ts';
@@ -42,6 +44,8 @@ export interface GatewayEvents {
   /** A message from a reader was refused before it reached the ledger. */
   rejected: [event: { topic: string; code: ErrorCode; tap_id?: string | undefined; details: readonly string[] }];
   batch: [size: number];
+  /** The link to central came up or went down. */
+  central: [state: CentralState];
 }
 
 export interface GatewayOptions {
@@ -69,8 +73,11 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   // is avoidable work on the tap path. Refreshed whenever a reader is changed here.
   private readerCache = new Map<string, ReaderRow>();
   private staffRef: StaffSessions | undefined;
-  /** The link to central, shown on every kiosk. Central arrives with issue 5. */
+  /** The link to central, shown on every kiosk. */
   central: CentralState = { state: 'not_configured' };
+  /** The link's end here, on a site linked to central (config `central`). */
+  link: CentralLink | undefined;
+  private centralClient: CentralClient | undefined;
 
   constructor(private readonly opts: GatewayOptions) {
     super();
@@ -146,6 +153,20 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     processor.on('batch', (n) => this.emit('batch', n));
     this.processor = processor;
 
+    if (config.central) {
+      // Linked: accounts, cards and money come from central, and sales go there (docs/replication.md).
+      const client = new CentralClient({ ...config.central, site, log: log.child({ part: 'link' }) });
+      const link = new CentralLink(this.ledger, client.send, this.clock);
+      link.on('state', (online) => {
+        this.central = { state: online ? 'online' : 'offline' };
+        this.emit('central', this.central);
+      });
+      processor.link = link;
+      this.link = link;
+      this.central = { state: 'offline' };
+      this.centralClient = client;
+    }
+
     await this.bus.subscribe(allReadersTopic(site, 'tap'), (topic, payload) => this.onTap(topic, payload));
     await this.bus.subscribe(allReadersTopic(site, 'cancel'), (topic, payload) => this.onCancel(topic, payload));
     await this.bus.subscribe(allReadersTopic(site, 'status'), (topic, payload) => this.onStatus(topic, payload));
@@ -173,12 +194,14 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.opts.routes?.(app, this);
     await app.listen({ host: config.http.host, port: config.http.port });
     this.app = app;
+    if (this.link) this.centralClient?.start(this.link);
     log.info({ mqtt_port: this.mqttPort, http_port: this.httpPort, site }, 'gateway started');
   }
 
   async stop(): Promise<void> {
     // Decide what is already queued before closing: those taps are in our hands.
     this.processor?.flush();
+    await this.centralClient?.close();
     await this.app?.close();
     await this.busRef?.close();
     this.ledgerRef?.close();

@@ -27,7 +27,7 @@ export interface ReaderState {
   state: 'online' | 'offline' | 'none';
 }
 export interface CentralState {
-  /** `not_configured` until this site is linked to central (issue 5); sales go on either way. */
+  /** `not_configured` on a site not linked to central; sales go on in every state. */
   state: 'online' | 'offline' | 'not_configured';
 }
 
@@ -78,6 +78,9 @@ export function registerKioskLive(app: FastifyInstance, gateway: Gateway): void 
       if (till) event.preorders = gateway.ledger.openPreorders(child.id, till.place_id);
     }
     send(tillId, event);
+  });
+  gateway.on('central', (central) => {
+    for (const tillId of sockets.keys()) send(tillId, { type: 'central', central });
   });
   gateway.on('reader', (status) => {
     const reader = gateway.ledger.listReaders().find((r) => r.id === status.reader_id);

@@ -1,7 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { hashSecret } from './credentials.ts';
+import { hashSecret } from '@kantine/protocol/credentials';
 import { Ledger } from './ledger.ts';
 import { freePort } from './process.ts';
 
@@ -29,6 +29,8 @@ export async function makeLoadSite(options: {
   price_ore: number;
   balance_ore: number;
   config?: Record<string, unknown>;
+  /** Linked to central: the children, their cards and money come from there, not from here. */
+  linked?: boolean;
 }): Promise<LoadSite> {
   const dir = mkdtempSync(join(tmpdir(), `kantine-${options.site}-`));
   const database = join(dir, 'gateway.db');
@@ -69,6 +71,7 @@ export async function makeLoadSite(options: {
       ledger.upsertTill({ id: `till-${i}`, place_id: 'kantinen', name: `Kasse ${i}` });
       ledger.upsertReader({ id: site.readerId(i), till_id: `till-${i}`, secret_hash: hash });
       ledger.setBasket(`till-${i}`, [{ product_id: 'frugt', quantity: 1 }], true);
+      if (options.linked) continue;
       ledger.putAccount({ id: site.accountId(i), first_name: `Barn ${i}` });
       ledger.deposit({ account_id: site.accountId(i), amount_ore: options.balance_ore });
       ledger.putCard({ uid: site.cardUid(i), account_id: site.accountId(i), state: 'active' });

@@ -14,16 +14,18 @@ export async function freePort(): Promise<number> {
 }
 
 /**
- * Starts the real gateway (`gateway/src/main.ts`) as its own process and resolves once it logs
- * that it has started. For crash tests and benchmarks, which need the gateway in a process of
- * its own. Bounded: a gateway that does not start in 20 s is an error.
+ * Starts a kantine process (`script`, from the repository root) and resolves once it logs
+ * `ready` (a pino message). For crash tests and benchmarks, which need processes of their own.
+ * Bounded: a process that does not start in 20 s is an error.
  */
-export function spawnGateway(
-  configPath: string,
+export function spawnService(
+  script: string,
+  args: readonly string[],
+  ready: string,
   env: Record<string, string> = {},
   nodeArgs: readonly string[] = [],
 ): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [...nodeArgs, '--import=tsx', 'gateway/src/main.ts', '--config', configPath], {
+  const child = spawn(process.execPath, [...nodeArgs, '--import=tsx', script, ...args], {
     cwd: repoRoot,
     env: { ...process.env, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -32,15 +34,16 @@ export function spawnGateway(
   child.stderr?.on('data', (b: Buffer) => {
     stderr += b.toString();
   });
+  const marker = `"msg":"${ready}"`;
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`gateway did not start within 20 s\n${stderr}`));
+      reject(new Error(`${script} did not start within 20 s\n${stderr}`));
     }, 20_000);
     let buffered = '';
     const onData = (b: Buffer) => {
       buffered += b.toString();
-      if (buffered.includes('"msg":"gateway started"')) {
+      if (buffered.includes(marker)) {
         clearTimeout(timer);
         buffered = '';
         child.stdout?.off('data', onData);
@@ -51,9 +54,23 @@ export function spawnGateway(
     child.stdout?.on('data', onData);
     child.once('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`gateway exited with ${code} before it started\n${stderr}`));
+      reject(new Error(`${script} exited with ${code} before it started\n${stderr}`));
     });
   });
+}
+
+/** The real gateway (`gateway/src/main.ts`) in a process of its own. */
+export function spawnGateway(
+  configPath: string,
+  env: Record<string, string> = {},
+  nodeArgs: readonly string[] = [],
+): Promise<ChildProcess> {
+  return spawnService('gateway/src/main.ts', ['--config', configPath], 'gateway started', env, nodeArgs);
+}
+
+/** A central worker (`central/src/main.ts`) in a process of its own. */
+export function spawnCentral(configPath: string, env: Record<string, string> = {}): Promise<ChildProcess> {
+  return spawnService('central/src/main.ts', ['--config', configPath], 'central started', env);
 }
 
 export function killHard(child: ChildProcess): Promise<void> {

@@ -1,11 +1,9 @@
 import type { ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { killHard, Ledger, makeLoadSite, spawnGateway, stopGracefully } from '@kantine/gateway';
-import { type Decision, readerTopic, type Tap } from '@kantine/protocol';
+import type { Decision } from '@kantine/protocol';
 import test from 'ava';
-import mqtt, { type MqttClient } from 'mqtt';
-import { v7 as uuidv7 } from 'uuid';
-import { eventually } from './helpers/wait.ts';
+import { LoadReaders } from './helpers/load-readers.ts';
 
 const SITE = 'crashskolen';
 const READERS = 4;
@@ -13,112 +11,34 @@ const PRICE_ORE = 100;
 const START_ORE = 1_000_000;
 const KILLS = 3;
 
-interface Reader {
-  id: string;
-  uid: string;
-  client: MqttClient;
-  decisions: Map<string, Decision[]>;
-  sent: Map<string, Tap>;
-}
-
 test('a gateway killed with kill -9 during a burst of taps loses no answered tap and charges none twice', async (t) => {
   // One till per reader, each with a standing basket, so every tap is a sale.
   const site = await makeLoadSite({ site: SITE, readers: READERS, price_ore: PRICE_ORE, balance_ore: START_ORE });
-  const { database, configPath, port } = site;
+  const { database, configPath } = site;
 
   let gateway: ChildProcess = await spawnGateway(configPath);
-  const readers: Reader[] = [];
+  const load = new LoadReaders(site, SITE);
   t.teardown(async () => {
-    for (const r of readers) await r.client.endAsync(true);
+    await load.close();
     await killHard(gateway);
     rmSync(site.dir, { recursive: true, force: true });
   });
-
-  for (let i = 0; i < READERS; i++) {
-    const id = site.readerId(i);
-    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
-      clientId: id,
-      username: id,
-      password: site.secret,
-      reconnectPeriod: 100,
-      protocolVersion: 4,
-    });
-    const reader: Reader = {
-      id,
-      uid: site.cardUid(i),
-      client,
-      decisions: new Map(),
-      sent: new Map(),
-    };
-    client.on('message', (_topic, payload) => {
-      const d = JSON.parse(payload.toString()) as Decision;
-      const list = reader.decisions.get(d.tap_id) ?? [];
-      list.push(d);
-      reader.decisions.set(d.tap_id, list);
-    });
-    await client.subscribeAsync(readerTopic(SITE, id, 'decision'), { qos: 1 });
-    client.on(
-      'connect',
-      () => void client.subscribeAsync(readerTopic(SITE, id, 'decision'), { qos: 1 }).catch(() => undefined),
-    );
-    readers.push(reader);
-  }
-
-  const send = (r: Reader, tap: Tap) => {
-    if (r.client.connected) r.client.publish(readerTopic(SITE, r.id, 'tap'), JSON.stringify(tap), { qos: 1 });
-  };
-  // Each reader taps as fast as it gets answers; an unanswered tap is left behind (as a real
-  // reader's child would walk away) and re-sent at the end.
-  let loading = true;
-  const load = readers.map(async (r) => {
-    while (loading) {
-      const tap: Tap = {
-        v: 1,
-        tap_id: uuidv7(),
-        reader_id: r.id,
-        card: { kind: 'legacy', uid: r.uid },
-        read_at: new Date().toISOString(),
-        attempt: 1,
-      };
-      r.sent.set(tap.tap_id, tap);
-      send(r, tap);
-      const until = Date.now() + 300;
-      while (loading && !r.decisions.has(tap.tap_id) && Date.now() < until)
-        await new Promise((res) => setTimeout(res, 2));
-    }
-  });
+  await load.connect(READERS);
+  load.start();
 
   const answeredBeforeKill: Decision[][] = [];
   for (let k = 0; k < KILLS; k++) {
     const runMs = 300 + Math.floor(Math.random() * 700);
     await new Promise((res) => setTimeout(res, runMs));
-    answeredBeforeKill.push(readers.flatMap((r) => [...r.decisions.values()].map((ds) => ds[0] as Decision)));
+    answeredBeforeKill.push(load.answered());
     await killHard(gateway);
     t.log(`kill ${k + 1} after ${runMs} ms; ${answeredBeforeKill.at(-1)?.length} taps answered so far`);
     gateway = await spawnGateway(configPath);
   }
-  loading = false;
-  await Promise.all(load);
-
+  await load.stop();
   // After the last restart, every tap not yet answered is re-sent with its own id until it is.
-  await eventually(
-    () => {
-      let missing = 0;
-      for (const r of readers) {
-        for (const tap of r.sent.values()) {
-          if (!r.decisions.has(tap.tap_id)) {
-            missing++;
-            send(r, { ...tap, attempt: 2 });
-          }
-        }
-      }
-      return missing === 0 ? true : undefined;
-    },
-    30_000,
-    'every tap answered after the restarts',
-  );
-  // And some answered ones again: a repeat must get the same decision and no new charge.
-  for (const r of readers) for (const tap of [...r.sent.values()].slice(0, 5)) send(r, { ...tap, attempt: 3 });
+  await load.answerAll();
+  load.repeatSome();
   await new Promise((res) => setTimeout(res, 300));
   await stopGracefully(gateway);
 
@@ -134,7 +54,7 @@ test('a gateway killed with kill -9 during a burst of taps loses no answered tap
   );
   let approved = 0;
   let sent = 0;
-  for (const r of readers) {
+  for (const r of load.readers) {
     sent += r.sent.size;
     let approvedHere = 0;
     for (const [tapId, ds] of r.decisions) {
@@ -145,7 +65,7 @@ test('a gateway killed with kill -9 during a burst of taps loses no answered tap
       approvedHere++;
     }
     approved += approvedHere;
-    t.is(ledger.getAccount(site.accountId(readers.indexOf(r)))?.balance_ore, START_ORE - approvedHere * PRICE_ORE);
+    t.is(ledger.getAccount(site.accountId(load.readers.indexOf(r)))?.balance_ore, START_ORE - approvedHere * PRICE_ORE);
   }
   t.is(entryByTap.size, approved, 'no sale in the ledger that nobody was answered for');
   t.is(approved, sent, 'every tap sent was decided in the end');

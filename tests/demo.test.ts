@@ -9,9 +9,14 @@ import { eventually } from './helpers/wait.ts';
 
 // The README's `npm start`, without a terminal (so driven over HTTP) and on the simulated port
 // (pcscd belongs to pcsc.test.ts while the suite runs; the demo's PC/SC mode is tried by hand).
-test('npm start runs a demo site: a kantine card pays, its clone is declined, an old UID card shows its balance', async (t) => {
+test('npm start runs central and a linked demo site: a kantine card pays, its clone is declined, an old UID card shows its balance, a block at central stops the card', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'kantine-demo-'));
-  const [mqttPort, httpPort] = [await freePort(), await freePort()];
+  const [mqttPort, httpPort, centralMqttPort, centralHttpPort] = [
+    await freePort(),
+    await freePort(),
+    await freePort(),
+    await freePort(),
+  ];
   const child = spawn(process.execPath, ['--import=tsx', 'gateway/src/demo.ts'], {
     cwd: repoRoot,
     env: {
@@ -19,6 +24,8 @@ test('npm start runs a demo site: a kantine card pays, its clone is declined, an
       KANTINE_DEMO_DIR: dir,
       KANTINE_MQTT_PORT: String(mqttPort),
       KANTINE_HTTP_PORT: String(httpPort),
+      KANTINE_CENTRAL_MQTT_PORT: String(centralMqttPort),
+      KANTINE_CENTRAL_HTTP_PORT: String(centralHttpPort),
       KANTINE_DEMO_PORT: 'sim',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -75,4 +82,24 @@ test('npm start runs a demo site: a kantine card pays, its clone is declined, an
   t.like(await tap('n', 3), { outcome: 'balance', first_name: 'Noah', card_kind: 'legacy' });
   t.is((await fetch(`${api}/api/demo/tap/z`, { method: 'POST' })).status, 404);
   t.regex(output, /SALG \/ SALE Emma: 1x Yoghurt/);
+
+  // Central runs beside the site: the sale reached it, and a block made there stops the card.
+  const centralApi = `http://127.0.0.1:${centralHttpPort}`;
+  t.regex(output, new RegExp(`Central: +${centralApi}/api/`));
+  let emma: { balance_ore: number } | undefined;
+  for (let i = 0; i < 250 && emma?.balance_ore !== 14_400; i++) {
+    emma = (await (await fetch(`${centralApi}/api/accounts/konto-emma`)).json()) as { balance_ore: number };
+    if (emma.balance_ore !== 14_400) await new Promise((r) => setTimeout(r, 20));
+  }
+  t.is(emma?.balance_ore, 14_400, 'Emma’s sale at central');
+  t.is((await fetch(`${centralApi}/api/cards/04A1B2C3D4E501/block`, { method: 'POST' })).status, 204);
+  // The site has applied the block when it acknowledges everything central queued for it.
+  for (let i = 0; i < 250; i++) {
+    const { sites } = (await (await fetch(`${centralApi}/api/sites`)).json()) as {
+      sites: { down_seq: number; down_acked: number }[];
+    };
+    if (sites[0] && sites[0].down_acked === sites[0].down_seq) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  t.like(await tap('e', 4), { outcome: 'declined', code: 'card_blocked' });
 });

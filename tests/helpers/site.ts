@@ -30,12 +30,17 @@ export const products = {
   grovbolle: { id: 'stor-grovbolle', name: 'Stor Grovbolle', category: 'mad', price_ore: 500 },
 } as const;
 
-/** The fixture site: a canteen, two tills, three products, two children and problem cards. */
-export function seedFixture(ledger: Ledger): void {
+/** What a site has of its own, linked or not: a canteen, two tills and three products. */
+export function seedPlaces(ledger: Ledger): void {
   ledger.upsertPlace({ id: 'kantinen', name: 'Kantinen', kind: 'school' });
   ledger.upsertTill({ id: 'till-1', place_id: 'kantinen', name: 'Kasse 1' });
   ledger.upsertTill({ id: 'till-2', place_id: 'kantinen', name: 'Kasse 2' });
   for (const p of Object.values(products)) ledger.upsertProduct({ ...p, place_id: 'kantinen' });
+}
+
+/** The fixture site: its places, two children and problem cards. */
+export function seedFixture(ledger: Ledger): void {
+  seedPlaces(ledger);
   ledger.putAccount({ id: 'acc-alma', first_name: 'Alma' });
   ledger.deposit({ account_id: 'acc-alma', amount_ore: 10_000 });
   ledger.putAccount({ id: 'acc-bo', first_name: 'Bo' });
@@ -102,8 +107,10 @@ export async function startSite(
     clock?: Clock;
     mqtt?: { mode: 'external'; url: string };
     site?: string;
-    /** More gateway config (e.g. `cards`). */
+    /** More gateway config (e.g. `cards`, `central`). */
     config?: Record<string, unknown>;
+    /** Only the site's own places, tills and products: accounts and cards come from central. */
+    linked?: boolean;
   } = {},
 ): Promise<TestSite> {
   const dir = mkdtempSync(join(tmpdir(), 'kantine-test-'));
@@ -117,7 +124,8 @@ export async function startSite(
   });
   const gateway = new Gateway({ config, log: silent, ...(options.clock ? { clock: options.clock } : {}) });
   await gateway.start();
-  seedFixture(gateway.ledger);
+  if (options.linked) seedPlaces(gateway.ledger);
+  else seedFixture(gateway.ledger);
   staffPinHash ??= hashSecret(STAFF.pin);
   gateway.ledger.putStaff({ id: STAFF.id, name: STAFF.name, pin_hash: await staffPinHash });
   const http = `http://127.0.0.1:${gateway.httpPort}`;

@@ -38,3 +38,18 @@ export async function eventually<T>(check: () => T | undefined, timeout_ms = 5_0
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+/** `eventually` for an asynchronous check (an HTTP call, a query): polls until it gives a value. */
+export async function until<T>(
+  check: () => Promise<T | undefined>,
+  what = 'condition',
+  timeout_ms = 10_000,
+): Promise<T> {
+  const deadline = Date.now() + timeout_ms;
+  for (;;) {
+    const v = await check();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`${what} not met within ${timeout_ms} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

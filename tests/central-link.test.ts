@@ -47,6 +47,10 @@ async function sell(site: TestSite, reader: Awaited<ReturnType<TestSite['reader'
   return result;
 }
 
+async function metrics(site: TestSite): Promise<string> {
+  return (await fetch(`${site.http}/metrics`)).text();
+}
+
 async function centralBalance(central: TestCentral): Promise<number> {
   const res = await central.api('GET', '/api/accounts/acc-alma');
   return res.body.balance_ore as number;
@@ -95,10 +99,16 @@ test('with central away the site sells on from its share and catches up when cen
   t.is(a.decision.outcome, 'approved');
   t.is(b.decision.outcome, 'approved');
   t.is(site.ledger.getAccount('acc-alma')?.balance_ore, 9_400);
+  // What monitoring sees meanwhile: the link down, the two sales waiting for central.
+  const away = await metrics(site);
+  t.regex(away, /^kantine_central_link_up 0$/m);
+  t.regex(away, /^kantine_central_backlog 2$/m);
 
   await central.restart();
   await eventually(() => (site.gateway.central.state === 'online' ? true : undefined), 15_000, 'relinked');
   await until(async () => ((await centralBalance(central)) === 9_400 ? true : undefined), 'both sales at central');
+  await until(async () => ((await metrics(site)).includes('\nkantine_central_backlog 0\n') ? true : undefined));
+  t.regex(await metrics(site), /^kantine_central_link_up 1$/m);
   const entries = (await central.api('GET', '/api/accounts/acc-alma/entries')).body.entries as { kind: string }[];
   t.is(entries.filter((e) => e.kind === 'purchase').length, 2);
   t.deepEqual(await central.service.central.verify(), []);

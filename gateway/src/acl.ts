@@ -1,4 +1,10 @@
-import { parseReaderTopic, type ReaderTopicKind, readerPublishes, readerSubscribes } from '@kantine/protocol';
+import {
+  parseReaderTopic,
+  type ReaderTopicKind,
+  readerPublishes,
+  readerSubscribes,
+  siteEventsPrefix,
+} from '@kantine/protocol';
 
 /**
  * A reader may publish only `tap`, `cancel` and `status` under its own prefix, and subscribe only
@@ -16,6 +22,21 @@ export function readerMayPublish(site: string, readerId: string, topic: string):
 
 export function readerMaySubscribe(site: string, readerId: string, topic: string): boolean {
   return allowed(site, readerId, topic, readerSubscribes);
+}
+
+/**
+ * An integration (Node-RED, a lamp, an export) logs in as `integration:<id>`; a reader id can
+ * never hold a colon, so the two kinds of identity cannot be mistaken for each other.
+ */
+export const INTEGRATION_USER_PREFIX = 'integration:';
+
+/**
+ * An integration may subscribe to the site's events (wildcards allowed, but only below
+ * `kantine/{site}/events/`) and to nothing else. It may never publish.
+ */
+export function integrationMaySubscribe(site: string, filter: string): boolean {
+  const prefix = siteEventsPrefix(site);
+  return filter.startsWith(prefix) && filter.length > prefix.length;
 }
 
 /** Benchmark-only topics, open only when the gateway runs with `bench_echo`. */

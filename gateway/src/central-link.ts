@@ -72,6 +72,12 @@ export class CentralLink extends EventEmitter<CentralLinkEvents> {
     this.replica = ledger.enableLink();
   }
 
+  /** Changes made here that central has not yet acknowledged. */
+  get backlog(): number {
+    const { up_seq, up_acked } = this.replica.state();
+    return up_seq - up_acked;
+  }
+
   connected(): void {
     this.online = true;
     const st = this.replica.state();

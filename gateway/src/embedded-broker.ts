@@ -4,7 +4,13 @@ import { createServer as createTlsServer } from 'node:tls';
 import { verifySecret } from '@kantine/protocol/credentials';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import type { Logger } from 'pino';
-import { benchEchoTopic, readerMayPublish, readerMaySubscribe } from './acl.ts';
+import {
+  benchEchoTopic,
+  INTEGRATION_USER_PREFIX,
+  integrationMaySubscribe,
+  readerMayPublish,
+  readerMaySubscribe,
+} from './acl.ts';
 import type { MessageBus, MessageHandler, PublishOptions } from './bus.ts';
 
 export interface EmbeddedBrokerOptions {
@@ -14,6 +20,8 @@ export interface EmbeddedBrokerOptions {
   tls?: { key_file: string; cert_file: string; ca_file?: string } | undefined;
   /** The stored secret hash of a reader that may connect, or undefined. */
   readerSecretHash: (readerId: string) => string | undefined;
+  /** The same for an integration (user name `integration:<id>`). */
+  integrationSecretHash: (integrationId: string) => string | undefined;
   benchEcho: boolean;
   log: Logger;
   /** Called for every refused connect, publish or subscribe (for logs, metrics and tests). */
@@ -24,8 +32,12 @@ export interface RefusedEvent {
   what: 'connect' | 'publish' | 'subscribe';
   client_id: string | undefined;
   reader_id: string | undefined;
+  integration_id?: string | undefined;
   topic?: string;
 }
+
+/** Who an authenticated connection is. */
+export type Identity = { kind: 'reader'; id: string } | { kind: 'integration'; id: string };
 
 // CONNACK return code 4, "bad user name or password" [MQTT-3.2.2-3].
 const BAD_USERNAME_OR_PASSWORD = 4;
@@ -37,8 +49,10 @@ const BAD_USERNAME_OR_PASSWORD = 4;
 export class EmbeddedBroker implements MessageBus {
   private broker: Aedes | undefined;
   private server: Server | undefined;
-  // The reader each authenticated connection belongs to.
-  private readonly identities = new WeakMap<Client, string>();
+  // Who each authenticated connection is.
+  private readonly identities = new WeakMap<Client, Identity>();
+  // Integrations connected now (so a revoked one can be closed).
+  private readonly integrations = new Set<Client>();
   private readonly subscriptions: { filter: string; handler: MessageHandler }[] = [];
 
   constructor(private readonly opts: EmbeddedBrokerOptions) {}
@@ -60,18 +74,25 @@ export class EmbeddedBroker implements MessageBus {
 
     this.broker = await Aedes.createBroker({
       authenticate: (client, username, password, done) => {
-        const hash = username ? opts.readerSecretHash(username) : undefined;
+        const identity = parseUser(username);
+        const hash =
+          identity?.kind === 'reader'
+            ? opts.readerSecretHash(identity.id)
+            : identity
+              ? opts.integrationSecretHash(identity.id)
+              : undefined;
         const fail = () => {
-          refuse({ what: 'connect', client_id: client.id, reader_id: username });
-          const err = new Error('bad reader id or secret') as AuthenticateError;
+          refuse({ what: 'connect', client_id: client.id, ...named(identity) });
+          const err = new Error('bad id or secret') as AuthenticateError;
           err.returnCode = BAD_USERNAME_OR_PASSWORD;
           done(err, false);
         };
-        if (!username || !hash || !password) return fail();
+        if (!identity || !hash || !password) return fail();
         verifySecret(password.toString(), hash).then(
           (ok) => {
             if (!ok) return fail();
-            this.identities.set(client, username);
+            this.identities.set(client, identity);
+            if (identity.kind === 'integration') this.integrations.add(client);
             done(null, true);
           },
           () => fail(),
@@ -80,27 +101,31 @@ export class EmbeddedBroker implements MessageBus {
       authorizePublish: (client, packet, done) => {
         // `client` is null for a stored last will published on behalf of a gone client.
         if (!client) return done(null);
-        const readerId = this.identities.get(client);
+        const who = this.identities.get(client);
         if (
-          readerId &&
-          (readerMayPublish(opts.site, readerId, packet.topic) || isEcho(readerId, packet.topic, 'req'))
+          who?.kind === 'reader' &&
+          (readerMayPublish(opts.site, who.id, packet.topic) || isEcho(who.id, packet.topic, 'req'))
         ) {
           return done(null);
         }
-        refuse({ what: 'publish', client_id: client.id, reader_id: readerId, topic: packet.topic });
+        // An integration publishes nothing: not a tap, not a decision, not an event.
+        refuse({ what: 'publish', client_id: client.id, ...named(who), topic: packet.topic });
         // Closes the connection: MQTT 3.1.1 has no negative PUBACK [MQTT-3.3.5-2].
         done(new Error(`topic not allowed: ${packet.topic}`));
       },
       authorizeSubscribe: (client, sub, done) => {
-        const readerId = this.identities.get(client);
-        if (readerId && (readerMaySubscribe(opts.site, readerId, sub.topic) || isEcho(readerId, sub.topic, 'res'))) {
-          return done(null, sub);
-        }
-        refuse({ what: 'subscribe', client_id: client.id, reader_id: readerId, topic: sub.topic });
+        const who = this.identities.get(client);
+        const ok =
+          who?.kind === 'reader'
+            ? readerMaySubscribe(opts.site, who.id, sub.topic) || isEcho(who.id, sub.topic, 'res')
+            : who?.kind === 'integration' && integrationMaySubscribe(opts.site, sub.topic);
+        if (ok) return done(null, sub);
+        refuse({ what: 'subscribe', client_id: client.id, ...named(who), topic: sub.topic });
         done(null, null); // SUBACK 0x80 for this filter [MQTT-3.9.3-2]
       },
     });
     for (const { filter, handler } of this.subscriptions) await this.attach(filter, handler);
+    this.broker.on('clientDisconnect', (client) => this.integrations.delete(client));
     this.broker.on('clientError', (client, err) => {
       opts.log.debug({ client_id: client.id, err: err.message }, 'client error');
     });
@@ -169,6 +194,21 @@ export class EmbeddedBroker implements MessageBus {
     );
   }
 
+  /** Closes the connection of every integration `gone` says was revoked since it connected. */
+  disconnectIntegrations(gone: (integrationId: string) => boolean): number {
+    let n = 0;
+    for (const client of this.integrations) {
+      const who = this.identities.get(client);
+      if (who && gone(who.id)) {
+        this.integrations.delete(client);
+        this.opts.log.warn({ ...named(who), client_id: client.id }, 'revoked: connection closed');
+        client.close();
+        n++;
+      }
+    }
+    return n;
+  }
+
   async close(): Promise<void> {
     const server = this.server;
     const broker = this.broker;
@@ -177,4 +217,18 @@ export class EmbeddedBroker implements MessageBus {
     if (broker) await new Promise<void>((resolve) => broker.close(() => resolve()));
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
+}
+
+function parseUser(username: string | undefined): Identity | undefined {
+  if (!username) return undefined;
+  if (username.startsWith(INTEGRATION_USER_PREFIX)) {
+    const id = username.slice(INTEGRATION_USER_PREFIX.length);
+    return id ? { kind: 'integration', id } : undefined;
+  }
+  return { kind: 'reader', id: username };
+}
+
+function named(who: Identity | undefined): { reader_id: string | undefined; integration_id?: string } {
+  if (who?.kind === 'integration') return { reader_id: undefined, integration_id: who.id };
+  return { reader_id: who?.id };
 }

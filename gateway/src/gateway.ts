@@ -10,13 +10,18 @@ import {
   decodePayload,
   type ErrorCode,
   KantineError,
+  type LinkEvent,
   parseReaderTopic,
   peekTapId,
   type ReaderConfig,
+  type ReaderEvent,
   ReaderStatus,
   readerTopic,
+  type SaleEvent,
+  siteEventTopic,
   Tap,
   TapCancel,
+  type TapEvent,
 } from '@kantine/protocol';
 import { hashSecret, newSecret } from '@kantine/protocol/credentials';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
@@ -31,6 +36,7 @@ import { EmbeddedBroker, type RefusedEvent } from './embedded-broker.ts';
 import { ExternalBus } from './external-bus.ts';
 import { type CentralState, registerKioskLive } from './kiosk-live.ts';
 import { type Decided, Ledger, type ReaderRow } from './ledger.ts';
+import { GatewayMetrics } from './metrics.ts';
 import { StaffSessions } from './staff-sessions.ts';
 import { TapProcessor } from './tap-processor.ts';
 import { registerTillApi } from './till-api.ts';
@@ -56,6 +62,9 @@ export interface GatewayOptions {
   routes?: (app: FastifyInstance, gateway: Gateway) => void;
 }
 
+// How often connected integrations are checked against the ledger (revoked by the CLI meanwhile).
+const REVOCATION_SWEEP_MS = 5_000;
+
 /**
  * One site's gateway: broker, ledger, tap processor and till API. Constructing it does nothing;
  * `start()` opens the ledger and the ports.
@@ -78,12 +87,23 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   /** The link's end here, on a site linked to central (config `central`). */
   link: CentralLink | undefined;
   private centralClient: CentralClient | undefined;
+  /** Prometheus metrics, served at `/metrics`. */
+  readonly metrics: GatewayMetrics;
+  private sweep: NodeJS.Timeout | undefined;
+  private stopping = false;
 
   constructor(private readonly opts: GatewayOptions) {
     super();
     this.config = opts.config;
     this.clock = opts.clock ?? systemClock;
     this.log = opts.log ?? pino({ name: 'gateway', level: process.env.LOG_LEVEL ?? 'info' });
+    this.metrics = new GatewayMetrics(
+      {
+        readersOnline: () => [...this.readers.values()].filter((r) => r.state === 'online').length,
+        link: () => (this.link ? { online: this.link.online, backlog: this.link.backlog } : undefined),
+      },
+      this.config.central !== undefined,
+    );
   }
 
   get ledger(): Ledger {
@@ -126,11 +146,19 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         port: config.mqtt.port,
         tls: config.mqtt.tls,
         readerSecretHash: (id) => this.readerCache.get(id)?.secret_hash,
+        integrationSecretHash: (id) => this.ledger.integrationSecretHash(id),
         benchEcho: config.bench_echo,
         log,
-        onRefused: (e) => this.emit('refused', e),
+        onRefused: (e) => {
+          this.metrics.refused.inc({ what: e.what });
+          this.emit('refused', e);
+        },
       });
       this.busRef = broker;
+      this.sweep = setInterval(
+        () => broker.disconnectIntegrations((id) => !this.ledger.integrationSecretHash(id)),
+        REVOCATION_SWEEP_MS,
+      ).unref();
     } else {
       const bus = new ExternalBus({
         url: config.mqtt.url,
@@ -144,13 +172,24 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     }
 
     const processor = new TapProcessor(this.ledger, this.bus, site, config.group_commit.max_batch, log);
-    processor.on('decision', (decided) => {
+    processor.on('decision', (decided, seconds) => {
       const { decision: d, replay } = decided;
-      log.info({ tap_id: d.tap_id, reader_id: d.reader_id, outcome: d.outcome, code: d.code, replay }, 'decision');
+      log.info(
+        { tap_id: d.tap_id, reader_id: d.reader_id, outcome: d.outcome, code: d.code, replay, ms: seconds * 1000 },
+        'decision',
+      );
+      if (!replay) {
+        this.metrics.decisions.inc({ outcome: d.outcome, code: d.code ?? '' });
+        this.metrics.decisionSeconds.observe(seconds);
+        this.publishDecisionEvents(d);
+      }
       this.emit('decision', d, replay);
       this.emit('decided', decided);
     });
-    processor.on('batch', (n) => this.emit('batch', n));
+    processor.on('batch', (n) => {
+      this.metrics.batchSize.observe(n);
+      this.emit('batch', n);
+    });
     this.processor = processor;
 
     if (config.central) {
@@ -159,6 +198,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       const link = new CentralLink(this.ledger, client.send, this.clock);
       link.on('state', (online) => {
         this.central = { state: online ? 'online' : 'offline' };
+        this.publishLinkEvent();
         this.emit('central', this.central);
       });
       processor.link = link;
@@ -179,6 +219,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     // Only now do readers get in: every message has its handler from the first one on.
     await this.bus.start();
     for (const r of this.readerCache.values()) this.publishReaderConfig(r.id);
+    this.publishLinkEvent();
 
     const app: FastifyInstance = Fastify({
       // Requests are not logged one by one (the till polls); errors are.
@@ -189,6 +230,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     // The kiosk: static pages, served as they are (no build step).
     await app.register(fastifyStatic, { root: kioskRoot, prefix: '/kiosk/' });
     app.get('/', (_req, reply) => reply.redirect('/kiosk/'));
+    this.registerHealth(app);
     registerTillApi(app, this);
     registerKioskLive(app, this);
     this.opts.routes?.(app, this);
@@ -201,6 +243,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   async stop(): Promise<void> {
     // Decide what is already queued before closing: those taps are in our hands.
     this.processor?.flush();
+    this.stopping = true;
+    clearInterval(this.sweep);
     await this.centralClient?.close();
     await this.app?.close();
     await this.busRef?.close();
@@ -218,6 +262,90 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.reloadReaders();
     this.publishReaderConfig(readerId);
     return secret;
+  }
+
+  /** Creates (or re-keys) an integration that may watch the site's events; returns its secret, shown once. */
+  async addIntegration(id: string, name: string): Promise<string> {
+    const secret = newSecret();
+    this.ledger.putIntegration({ id, name, secret_hash: await hashSecret(secret) });
+    return secret;
+  }
+
+  /** Revokes an integration and closes its connections now. */
+  revokeIntegration(id: string): boolean {
+    const revoked = this.ledger.revokeIntegration(id);
+    if (this.busRef instanceof EmbeddedBroker) this.busRef.disconnectIntegrations((i) => i === id);
+    return revoked;
+  }
+
+  // ── Health and events ────────────────────────────────────────────────────────────────────────
+
+  /**
+   * `/healthz`: the process answers (for a restart policy). `/readyz`: it can decide taps now —
+   * the ledger answers a query and the broker or bus is up. Central being away does not make a
+   * site unready: it sells on its shares (docs/replication.md). `/metrics`: Prometheus.
+   */
+  private registerHealth(app: FastifyInstance): void {
+    app.get('/healthz', () => ({ ok: true }));
+    app.get('/readyz', (_req, reply) => {
+      const checks: Record<string, boolean> = { ledger: false, mqtt: this.busRef !== undefined };
+      try {
+        this.ledger.db.prepare('SELECT 1').get();
+        checks.ledger = true;
+      } catch {
+        // reported below
+      }
+      const ready = Object.values(checks).every(Boolean);
+      return reply.code(ready ? 200 : 503).send({ ready, checks, central: this.central.state });
+    });
+    app.get('/metrics', async (_req, reply) => reply.type(this.metrics.contentType).send(await this.metrics.text()));
+  }
+
+  private publishEvent(topic: string, event: object, retain = false): void {
+    // Readers' last wills arrive while the broker closes: nobody is left to tell.
+    if (this.stopping) return;
+    this.bus.publish(topic, JSON.stringify(event), { qos: 1, retain });
+  }
+
+  /** Every fresh decision as a `tap` event; an approved sale also as a `sale` event with its lines. */
+  private publishDecisionEvents(d: Decision): void {
+    const site = this.config.site.id;
+    const tillId = d.till_id ?? this.readerCache.get(d.reader_id)?.till_id ?? undefined;
+    const tap: TapEvent = {
+      v: 1,
+      tap_id: d.tap_id,
+      reader_id: d.reader_id,
+      ...(tillId ? { till_id: tillId } : {}),
+      outcome: d.outcome,
+      ...(d.code ? { code: d.code } : {}),
+      ...(d.amount_ore !== undefined ? { amount_ore: d.amount_ore } : {}),
+      ...(d.card_kind ? { card_kind: d.card_kind } : {}),
+      decided_at: d.decided_at,
+    };
+    this.publishEvent(siteEventTopic(site, 'tap'), tap);
+    if (d.outcome === 'approved' && tillId && d.entry_id && d.amount_ore !== undefined) {
+      const sale: SaleEvent = {
+        v: 1,
+        tap_id: d.tap_id,
+        entry_id: d.entry_id,
+        reader_id: d.reader_id,
+        till_id: tillId,
+        amount_ore: d.amount_ore,
+        lines: d.lines ?? [],
+        decided_at: d.decided_at,
+      };
+      this.publishEvent(siteEventTopic(site, 'sale'), sale);
+    }
+  }
+
+  private publishLinkEvent(): void {
+    const event: LinkEvent = {
+      v: 1,
+      state: this.central.state,
+      backlog: this.link?.backlog ?? 0,
+      at: this.clock.now().toISOString(),
+    };
+    this.publishEvent(siteEventTopic(this.config.site.id, 'link'), event, true);
   }
 
   /** Re-reads the readers from the ledger (after a change made outside `addReader`). */
@@ -258,6 +386,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const code: ErrorCode = codes[kerr.code].kind === 'error' ? (kerr.code as ErrorCode) : 'internal_error';
     const tapId = peekTapId(payload);
     this.log.warn({ topic, code, tap_id: tapId, details: kerr.details }, 'refused a message from a reader');
+    this.metrics.rejected.inc({ code });
     this.processor?.sendError(readerId, topic, code, kerr.message, tapId, kerr.details);
     this.emit('rejected', { topic, code, tap_id: tapId, details: kerr.details });
   }
@@ -280,6 +409,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const readerId = parseReaderTopic(topic)?.reader ?? '';
     try {
       const tap = decodePayload(Tap, payload);
+      this.log.debug({ tap_id: tap.tap_id, reader_id: tap.reader_id, attempt: tap.attempt }, 'tap received');
       const tillId = this.admit(topic, tap.reader_id, true) as string;
       this.processor?.enqueue({ kind: 'tap', tap, till_id: tillId });
     } catch (err) {
@@ -304,6 +434,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       const status = decodePayload(ReaderStatus, payload);
       this.admit(topic, status.reader_id, false);
       this.readers.set(status.reader_id, status);
+      const tillId = this.readerCache.get(status.reader_id)?.till_id;
+      const event: ReaderEvent = { ...status, ...(tillId ? { till_id: tillId } : {}) };
+      this.publishEvent(siteEventTopic(this.config.site.id, 'reader', status.reader_id), event, true);
       this.emit('reader', status);
     } catch (err) {
       this.reject(readerId, topic, err, payload);

@@ -1,5 +1,5 @@
 export { hashSecret, newSecret, verifySecret } from '@kantine/protocol/credentials';
-export { readerMayPublish, readerMaySubscribe } from './acl.ts';
+export { INTEGRATION_USER_PREFIX, integrationMaySubscribe, readerMayPublish, readerMaySubscribe } from './acl.ts';
 export { type AccountFacts, authorize, type CardRow, type Verdict } from './authorizer.ts';
 export type { MessageBus } from './bus.ts';
 export { CentralClient } from './central-client.ts';

@@ -300,4 +300,14 @@ export const migrations: readonly string[] = [
     CHECK (used_ore + returned_ore <= granted_ore)
   ) STRICT, WITHOUT ROWID;
   `,
+  // 5: integrations (issue 7): MQTT identities that may only watch the site's events.
+  `
+  CREATE TABLE integrations (
+    id          TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    secret_hash TEXT NOT NULL,
+    created_at  TEXT NOT NULL,
+    revoked_at  TEXT
+  ) STRICT;
+  `,
 ];

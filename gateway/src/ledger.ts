@@ -433,6 +433,40 @@ export class Ledger {
       .get(id);
   }
 
+  /** Adds (or re-keys, un-revoking) an integration; the secret arrives already hashed. */
+  putIntegration(i: { id: string; name: string; secret_hash: string }): void {
+    this.db
+      .prepare(
+        `INSERT INTO integrations (id, name, secret_hash, created_at) VALUES (@id, @name, @secret_hash, @created_at)
+         ON CONFLICT (id) DO UPDATE SET name = excluded.name, secret_hash = excluded.secret_hash, revoked_at = NULL`,
+      )
+      .run({ ...i, created_at: this.now() });
+  }
+
+  revokeIntegration(id: string): boolean {
+    return (
+      this.db.prepare('UPDATE integrations SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(this.now(), id)
+        .changes > 0
+    );
+  }
+
+  /** The stored secret hash of an integration that may connect, or undefined (unknown or revoked). */
+  integrationSecretHash(id: string): string | undefined {
+    return this.db
+      .prepare<[string], { secret_hash: string }>(
+        'SELECT secret_hash FROM integrations WHERE id = ? AND revoked_at IS NULL',
+      )
+      .get(id)?.secret_hash;
+  }
+
+  listIntegrations(): { id: string; name: string; created_at: string; revoked_at: string | null }[] {
+    return this.db
+      .prepare<[], { id: string; name: string; created_at: string; revoked_at: string | null }>(
+        'SELECT id, name, created_at, revoked_at FROM integrations ORDER BY id',
+      )
+      .all();
+  }
+
   listReaders(): ReaderRow[] {
     return this.db.prepare<[], ReaderRow>('SELECT id, till_id, secret_hash, revoked_at FROM readers ORDER BY id').all();
   }

@@ -5,13 +5,17 @@ import type { MessageBus } from './bus.ts';
 import type { CentralLink } from './central-link.ts';
 import type { Decided, EscrowTurn, Ledger, ShareNeeds } from './ledger.ts';
 
-export type TapWork =
+export type TapWork = (
   | { kind: 'tap'; tap: Tap; till_id: string; turn?: EscrowTurn }
-  | { kind: 'cancel'; cancel: TapCancel; till_id: string | null };
+  | { kind: 'cancel'; cancel: TapCancel; till_id: string | null }
+) & {
+  /** When the message reached the gateway (performance.now(), ms); kept across a question to central. */
+  received?: number;
+};
 
 export interface TapProcessorEvents {
-  /** After commit, for every decision made or replayed. */
-  decision: [decided: Decided];
+  /** After commit, for every decision made or replayed, with seconds since the message arrived. */
+  decision: [decided: Decided, seconds: number];
   /** One group commit: how many taps shared one fsync. */
   batch: [size: number];
 }
@@ -45,11 +49,17 @@ export class TapProcessor extends EventEmitter<TapProcessorEvents> {
 
   enqueue(work: TapWork): void {
     if (this.queue.length >= MAX_QUEUE) {
-      this.log.warn({ backlog: this.queue.length }, 'tap queue full; dropping (the reader will re-send)');
+      this.log.warn(
+        { tap_id: tapIdOf(work), backlog: this.queue.length },
+        'tap queue full; dropping (the reader will re-send)',
+      );
       return;
     }
-    if (work.kind === 'tap' && !work.turn && this.asking.has(work.tap.tap_id)) return;
-    this.queue.push(work);
+    if (work.kind === 'tap' && !work.turn && this.asking.has(work.tap.tap_id)) {
+      this.log.debug({ tap_id: work.tap.tap_id }, 'tap re-sent while central is asked; ignored');
+      return;
+    }
+    this.queue.push({ ...work, received: work.received ?? performance.now() });
     if (!this.scheduled) {
       this.scheduled = true;
       // setImmediate, not a timer: every message already read from the sockets joins the batch,
@@ -68,7 +78,7 @@ export class TapProcessor extends EventEmitter<TapProcessorEvents> {
     }
     if (batch.length === 0) return;
 
-    let decided: Decided[];
+    let decided: { d: Decided; work: TapWork }[];
     const asks: { work: Extract<TapWork, { kind: 'tap' }>; needs: ShareNeeds }[] = [];
     let failed: TapWork[] = [];
     try {
@@ -77,7 +87,7 @@ export class TapProcessor extends EventEmitter<TapProcessorEvents> {
     } catch (batchErr) {
       // One tap failed (a bug, a broken row) or the commit did. Retry tap by tap, each in a
       // savepoint, so one bad tap cannot take the rest of the batch with it.
-      this.log.warn({ err: batchErr, taps: batch.length }, 'batch failed; retrying tap by tap');
+      this.log.warn({ err: batchErr, tap_ids: batch.map(tapIdOf) }, 'batch failed; retrying tap by tap');
       decided = [];
       failed = [];
       asks.length = 0;
@@ -95,18 +105,18 @@ export class TapProcessor extends EventEmitter<TapProcessorEvents> {
       } catch (err) {
         // The commit itself failed (disk full, I/O error): nothing was decided, nothing is
         // published; the readers re-send and we try again.
-        this.log.error({ err, taps: batch.length }, 'group commit failed; no decisions published');
+        this.log.error({ err, tap_ids: batch.map(tapIdOf) }, 'group commit failed; no decisions published');
         return;
       }
     }
     this.emit('batch', batch.length);
     this.link?.flush();
     for (const { work, needs } of asks) this.askCentral(work, needs);
-    for (const d of decided) {
+    for (const { d, work } of decided) {
       this.bus.publish(readerTopic(this.site, d.decision.reader_id, 'decision'), JSON.stringify(d.decision), {
         qos: 1,
       });
-      this.emit('decision', d);
+      this.emit('decision', d, (performance.now() - (work.received ?? performance.now())) / 1000);
     }
     for (const work of failed) {
       const reader = readerIdOf(work);
@@ -116,15 +126,19 @@ export class TapProcessor extends EventEmitter<TapProcessorEvents> {
   }
 
   /** Decides one piece of work; a sale that needs more shares is set aside in `asks`. */
-  private decide(work: TapWork, asks: { work: Extract<TapWork, { kind: 'tap' }>; needs: ShareNeeds }[]): Decided[] {
-    if (work.kind === 'cancel') return [this.ledger.cancelTap(work.cancel, work.till_id)];
+  private decide(
+    work: TapWork,
+    asks: { work: Extract<TapWork, { kind: 'tap' }>; needs: ShareNeeds }[],
+  ): { d: Decided; work: TapWork }[] {
+    if (work.kind === 'cancel') return [{ d: this.ledger.cancelTap(work.cancel, work.till_id), work }];
     const turn = work.turn ?? { mayAsk: this.link?.online === true };
     const d = this.ledger.tryTap(work.tap, work.till_id, turn);
     if ('needs' in d) {
+      this.log.debug({ tap_id: work.tap.tap_id }, "beyond this site's shares: asking central");
       asks.push({ work, needs: d });
       return [];
     }
-    return [d];
+    return [{ d, work }];
   }
 
   /** Asks central for the shares, then decides the tap again (once, whatever the answer). */

@@ -108,8 +108,6 @@ export function registerTillApi(app: FastifyInstance, gateway: Gateway): void {
     return { till, session: gateway.staff.require(req.cookies[SESSION_COOKIE], till) };
   };
 
-  app.get('/healthz', async () => ({ ok: true }));
-
   app.get('/api/site', async () => {
     const { ledger } = gateway;
     const readers = ledger.listReaders();

@@ -1,6 +1,7 @@
 export * from './budgets.ts';
 export * from './codes.ts';
 export * from './decision.ts';
+export * from './events.ts';
 export * from './ids.ts';
 export * from './link.ts';
 export * from './protocol-error.ts';
@@ -11,6 +12,7 @@ export * from './topics.ts';
 export * from './validate.ts';
 
 import { Decision } from './decision.ts';
+import { LinkEvent, ReaderEvent, SaleEvent, TapEvent } from './events.ts';
 import { LinkDown, LinkUp } from './link.ts';
 import { ProtocolError } from './protocol-error.ts';
 import { ReaderConfig } from './reader-config.ts';
@@ -27,4 +29,8 @@ export const messageSchemas = {
   ProtocolError,
   LinkUp,
   LinkDown,
+  TapEvent,
+  SaleEvent,
+  ReaderEvent,
+  LinkEvent,
 } as const;

@@ -4,7 +4,8 @@ import { Id } from './ids.ts';
 /**
  * A reader's state, retained. The reader publishes `online` when it connects and registers an
  * `offline` message with reason `connection_lost` as its MQTT last will, so the gateway learns
- * when a reader is gone even if it dies without a word.
+ * when a reader is gone even if it dies without a word. While online it publishes its status again
+ * when the NFC reader comes or goes, and every minute with its `health` counters.
  */
 export const ReaderStatus = Type.Object(
   {
@@ -23,6 +24,19 @@ export const ReaderStatus = Type.Object(
           kind: Type.Union([Type.Literal('pcsc'), Type.Literal('sim')]),
           ready: Type.Boolean({ description: 'true when an NFC reader is attached and usable' }),
           name: Type.Optional(Type.String({ maxLength: 120 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    health: Type.Optional(
+      Type.Object(
+        {
+          uptime_s: Type.Integer({ minimum: 0, description: 'seconds since the reader program started' }),
+          taps: Type.Integer({ minimum: 0, description: 'taps sent since start' }),
+          no_answer: Type.Integer({ minimum: 0, description: 'taps the gateway did not answer in time' }),
+          misreads: Type.Integer({ minimum: 0, description: 'cards not read whole (pulled away): no tap' }),
+          port_errors: Type.Integer({ minimum: 0, description: 'errors from the NFC reader or pcscd' }),
+          last_tap_at: Type.Optional(Type.String({ format: 'date-time' })),
         },
         { additionalProperties: false },
       ),

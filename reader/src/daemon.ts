@@ -31,11 +31,15 @@ export interface ReaderDaemonOptions {
   port: CardPort;
   feedback: Feedback;
   log: Logger;
+  /** How often the status with its health counters is re-published while connected (default 60 s). */
+  healthIntervalMs?: number;
 }
 
 // Short keepalive: the gateway should learn of a dead reader (via its last will) within ~15 s.
 const KEEPALIVE_S = 10;
 const RECONNECT_MS = 1_000;
+// The status (with its health counters) is published again this often while connected.
+const HEALTH_INTERVAL_MS = 60_000;
 
 /**
  * The reader: card port → tap → MQTT → decision → feedback. Constructing it does nothing;
@@ -47,6 +51,9 @@ export class ReaderDaemon extends EventEmitter<ReaderDaemonEvents> {
   private tillConfig: ReaderConfig | undefined;
   // When this reader last came online (or, before that, was started): the status's `since`.
   private since = new Date();
+  private readonly started = Date.now();
+  private readonly health = { taps: 0, no_answer: 0, misreads: 0, port_errors: 0, last_tap_at: '' };
+  private healthTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: ReaderDaemonOptions) {
     super();
@@ -70,6 +77,16 @@ export class ReaderDaemon extends EventEmitter<ReaderDaemonEvents> {
       since: this.since.toISOString(),
       version: READER_VERSION,
       port: { kind: port.kind, ready: port.ready, ...(port.name ? { name: port.name } : {}) },
+      ...(state === 'online' ? { health: this.healthNow() } : {}),
+    };
+  }
+
+  private healthNow(): NonNullable<ReaderStatus['health']> {
+    const { last_tap_at, ...counts } = this.health;
+    return {
+      uptime_s: Math.floor((Date.now() - this.started) / 1000),
+      ...counts,
+      ...(last_tap_at ? { last_tap_at } : {}),
     };
   }
 
@@ -119,6 +136,9 @@ export class ReaderDaemon extends EventEmitter<ReaderDaemonEvents> {
       publishStatus();
       this.emit('connected');
     });
+    this.healthTimer = setInterval(() => {
+      if (client.connected) publishStatus();
+    }, this.opts.healthIntervalMs ?? HEALTH_INTERVAL_MS).unref();
     client.on('error', (err) => log.warn({ err: err.message }, 'mqtt error'));
     client.on('offline', () => log.warn('gateway unreachable; reconnecting'));
     client.on('message', (topic, payload) => {
@@ -133,8 +153,12 @@ export class ReaderDaemon extends EventEmitter<ReaderDaemonEvents> {
       log.info({ ready, name }, ready ? 'NFC reader ready' : 'NFC reader gone');
       if (client.connected) publishStatus();
     });
-    port.on('error', (err) => log.warn({ err: err.message }, 'card port error'));
+    port.on('error', (err) => {
+      this.health.port_errors++;
+      log.warn({ err: err.message }, 'card port error');
+    });
     port.on('misread', (err) => {
+      this.health.misreads++;
       log.info({ err: err.message }, 'card not read whole (pulled away?): no tap');
       this.opts.feedback.readFailed();
       this.emit('misread', err);
@@ -169,11 +193,14 @@ export class ReaderDaemon extends EventEmitter<ReaderDaemonEvents> {
       return;
     }
     const result = await taps.submit(card);
+    this.health.taps++;
+    this.health.last_tap_at = new Date().toISOString();
     switch (result.kind) {
       case 'decision':
         feedback.decision(result.decision);
         break;
       case 'no_answer':
+        this.health.no_answer++;
         feedback.noAnswer();
         break;
       case 'error':
@@ -186,6 +213,7 @@ export class ReaderDaemon extends EventEmitter<ReaderDaemonEvents> {
 
   async stop(): Promise<void> {
     const { port, config } = this.opts;
+    clearInterval(this.healthTimer);
     await port.stop();
     this.taps?.close();
     const client = this.client;

@@ -111,6 +111,10 @@ export async function startSite(
     config?: Record<string, unknown>;
     /** Only the site's own places, tills and products: accounts and cards come from central. */
     linked?: boolean;
+    /** The gateway's logger (default: silent). */
+    log?: pino.Logger;
+    /** How often readers re-publish their status with health counters (default: the reader's). */
+    readerHealthMs?: number;
   } = {},
 ): Promise<TestSite> {
   const dir = mkdtempSync(join(tmpdir(), 'kantine-test-'));
@@ -122,7 +126,11 @@ export async function startSite(
     http: { host: '127.0.0.1', port: 0 },
     ...options.config,
   });
-  const gateway = new Gateway({ config, log: silent, ...(options.clock ? { clock: options.clock } : {}) });
+  const gateway = new Gateway({
+    config,
+    log: options.log ?? silent,
+    ...(options.clock ? { clock: options.clock } : {}),
+  });
   await gateway.start();
   if (options.linked) seedPlaces(gateway.ledger);
   else seedFixture(gateway.ledger);
@@ -178,6 +186,7 @@ export async function startSite(
         port,
         feedback,
         log: silent,
+        ...(options.readerHealthMs ? { healthIntervalMs: options.readerHealthMs } : {}),
       });
       const configured = waitForEvent(daemon, 'config');
       await daemon.start();

@@ -4,7 +4,7 @@
  * in its status. All against a real gateway with its embedded broker and real reader daemons.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { INTEGRATION_USER_PREFIX, Ledger, repoRoot } from '@kantine/gateway';
@@ -245,6 +245,17 @@ serial('metrics change as taps are made', async (t) => {
   t.is(sample(after, 'kantine_readers_online'), 1);
   t.true(sample(after, 'kantine_group_commit_batch_size_count') >= 3);
   t.regex(after, /^kantine_gateway_process_cpu_seconds_total /m, "the process's own metrics are there too");
+
+  // Every metric the Grafana dashboard and the docs' alerts use exists (the link's only when linked:
+  // tests/central-link.test.ts).
+  const helped = new Set([...after.matchAll(/^# HELP (\S+) /gm)].map((m) => m[1]));
+  for (const doc of ['docs/grafana/kantine-gateway.json', 'docs/operations/monitoring.md']) {
+    const used = readFileSync(join(repoRoot, doc), 'utf8').match(/kantine_[a-z0-9_]+/g) ?? [];
+    for (const name of new Set(used.map((n) => n.replace(/_(bucket|sum|count)$/, '')))) {
+      if (name.startsWith('kantine_central_') || name.endsWith('_')) continue;
+      t.true(helped.has(name), `${doc} uses ${name}`);
+    }
+  }
 
   const refusedBefore = sample(after, 'kantine_mqtt_refused_total{what="connect"}');
   await mqtt

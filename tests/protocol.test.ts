@@ -9,6 +9,8 @@ import {
   messageSchemas,
   parseReaderTopic,
   readerTopic,
+  siteEventKinds,
+  siteEventTopic,
   Tap,
 } from '@kantine/protocol';
 import test from 'ava';
@@ -80,4 +82,15 @@ test('docs/protocol.md has a heading for every reader topic', (t) => {
   for (const kind of ['tap', 'cancel', 'status', 'decision', 'config', 'error']) {
     t.regex(doc, new RegExp(`^### \`kantine/\\{site\\}/reader/\\{reader\\}/${kind}\``, 'm'), kind);
   }
+});
+
+test('docs/integrations.md has a heading for every site event topic, as siteEventTopic builds it', (t) => {
+  const doc = readFileSync(new URL('../docs/integrations.md', import.meta.url), 'utf8');
+  for (const kind of siteEventKinds) {
+    const topic = kind === 'reader' ? siteEventTopic('s', kind, 'r') : siteEventTopic('s', kind);
+    const documented = topic.replace('kantine/s/', 'kantine/{site}/').replace(/reader\/r$/, 'reader/{reader}');
+    t.true(doc.includes(`### \`${documented}\``), documented);
+  }
+  t.throws(() => siteEventTopic('s', 'reader', '#'));
+  t.throws(() => siteEventTopic('a/b', 'tap'));
 });

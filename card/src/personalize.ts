@@ -11,6 +11,9 @@ export interface PersonalizeOptions {
   urlBase: string;
 }
 
+/** The version kantine gives every key it sets (factory keys are version 0). */
+export const KEY_VERSION = 1;
+
 export type PersonalizeResult = { uid: string; outcome: 'programmed' | 'already_programmed' };
 
 /** The NDEF file's settings once programmed: free to read (so phones and tills can), SDM on. */
@@ -35,8 +38,9 @@ export function sunFileSettings(template: ReturnType<typeof buildSunNdef>): File
 /**
  * Turns a factory-fresh NTAG 424 DNA into a kantine card: authenticate with the factory key,
  * write the SUN URL template, switch SDM on, then change every key to the card's own (key 0 last:
- * until then a failure leaves a card that can still be programmed again). A card that already
- * opens with its diversified key 0 is recognised and left alone.
+ * until then a failure leaves a card that can still be programmed again, and a second run skips
+ * the keys the first one changed). A card that already opens with its diversified key 0 is
+ * recognised and left alone.
  */
 export async function personalizeCard(card: Ntag424, opts: PersonalizeOptions): Promise<PersonalizeResult> {
   await card.selectApplication();
@@ -52,9 +56,11 @@ export async function personalizeCard(card: Ntag424, opts: PersonalizeOptions): 
   await card.writeData(FILE.ndef.no, 0, template.file);
   await card.changeFileSettings(FILE.ndef.no, sunFileSettings(template));
   for (const keyNo of [1, 2, 3, 4]) {
-    await card.changeKey(keyNo, keys[keyNo] as Buffer, 1, FACTORY_KEY);
+    // Version 1 is ours: a run cut off part-way (the card lifted, the PC gone) changed it already.
+    if ((await card.getKeyVersion(keyNo)) === KEY_VERSION) continue;
+    await card.changeKey(keyNo, keys[keyNo] as Buffer, KEY_VERSION, FACTORY_KEY);
   }
-  await card.changeKey(KEY_NO.appMaster, keys[0] as Buffer, 1);
+  await card.changeKey(KEY_NO.appMaster, keys[0] as Buffer, KEY_VERSION);
   return { uid: uid.toString('hex').toUpperCase(), outcome: 'programmed' };
 }
 

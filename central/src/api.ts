@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { BatchId, check, codes, ID_PATTERN, KantineError } from '@kantine/protocol';
+import { BatchId, check, codes, ID_PATTERN, ImportRequest, KantineError, StockRequest } from '@kantine/protocol';
 import { hashSecret, newSecret } from '@kantine/protocol/credentials';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import Type, { type TSchema } from 'typebox';
@@ -224,6 +224,18 @@ export function registerApi(app: FastifyInstance, service: CentralService): void
     const body = check(BatchBody, req.body, 'invalid_request');
     await c().registerBatch(id, Buffer.from(body.sdm_master, 'hex'));
     return reply.status(204).send();
+  });
+  app.post('/api/batches/:batch/stock', async (req) => {
+    const id = param(BatchId, req, 'batch');
+    const body = check(StockRequest, req.body, 'invalid_request');
+    return c().addStock(id, body);
+  });
+  app.get('/api/sites/:site/stock', async (req) => ({ stock: await c().stock(param(Id, req, 'site')) }));
+  // The old system's accounts, balances, agreements, limits and cards (provisioning's `kantine import`).
+  app.post('/api/sites/:site/import', { bodyLimit: 20 * 1024 * 1024 }, async (req) => {
+    const site = param(Id, req, 'site');
+    const body = check(ImportRequest, req.body, 'invalid_request');
+    return c().importAccounts(site, body);
   });
   app.put('/api/cards/:uid', async (req, reply) => {
     const uid = param(Uid, req, 'uid');

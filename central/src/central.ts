@@ -1,7 +1,11 @@
 import {
   BALANCE_BUDGET,
   type CentralEntry,
+  codes,
   type DownChange,
+  type ImportReport,
+  type ImportRequest,
+  type ImportRow,
   KantineError,
   type LinkAccount,
   type LinkCard,
@@ -11,6 +15,7 @@ import {
   type Period,
   type PlaceKind,
   type SiteEntry,
+  type StockRequest,
   type UnsequencedDown,
   type UpChange,
   upcomingWindows,
@@ -167,65 +172,66 @@ export class Central {
    * new site the account's cards and history). Then the account's money is shared out again.
    */
   async putAccount(a: AccountInput): Promise<void> {
-    await this.tx(async (t) => {
-      const sites = await t.sql.query<{ id: string }>('SELECT id FROM sites WHERE id = ANY($1)', [a.sites]);
-      if (sites.length !== new Set(a.sites).size)
-        throw new KantineError('not_found', `unknown site in ${a.sites.join(', ')}`);
-      await t.sql.query(
-        `INSERT INTO accounts (id, first_name, last_name, cpr, place_kinds, denied_categories, allergies, photo, auto_topup_ore, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-         ON CONFLICT (id) DO UPDATE SET first_name = excluded.first_name, last_name = excluded.last_name,
-           cpr = COALESCE(excluded.cpr, accounts.cpr), place_kinds = excluded.place_kinds,
-           denied_categories = excluded.denied_categories, allergies = excluded.allergies,
-           photo = excluded.photo, auto_topup_ore = excluded.auto_topup_ore`,
-        [
-          a.id,
-          a.first_name,
-          a.last_name ?? '',
-          a.cpr ?? null,
-          JSON.stringify(a.place_kinds ?? ['school', 'club']),
-          JSON.stringify(a.denied_categories ?? []),
-          JSON.stringify(a.allergies ?? []),
-          a.photo ?? null,
-          a.auto_topup_ore ?? null,
-          t.now,
-        ],
-      );
-      await this.lockAccount(t, a.id);
-      if (a.limits) {
-        await t.sql.query('DELETE FROM spend_limits WHERE account_id = $1', [a.id]);
-        for (const l of a.limits) {
-          await t.sql.query(
-            'INSERT INTO spend_limits (account_id, place_kind, period, limit_ore) VALUES ($1, $2, $3, $4)',
-            [a.id, l.place_kind, l.period, l.limit_ore],
-          );
-        }
+    await this.tx((t) => this.putAccountIn(t, a));
+  }
+
+  private async putAccountIn(t: Tx, a: AccountInput): Promise<void> {
+    const sites = await t.sql.query<{ id: string }>('SELECT id FROM sites WHERE id = ANY($1)', [a.sites]);
+    if (sites.length !== new Set(a.sites).size)
+      throw new KantineError('not_found', `unknown site in ${a.sites.join(', ')}`);
+    await t.sql.query(
+      `INSERT INTO accounts (id, first_name, last_name, cpr, place_kinds, denied_categories, allergies, photo, auto_topup_ore, created_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+       ON CONFLICT (id) DO UPDATE SET first_name = excluded.first_name, last_name = excluded.last_name,
+         cpr = COALESCE(excluded.cpr, accounts.cpr), place_kinds = excluded.place_kinds,
+         denied_categories = excluded.denied_categories, allergies = excluded.allergies,
+         photo = excluded.photo, auto_topup_ore = excluded.auto_topup_ore`,
+      [
+        a.id,
+        a.first_name,
+        a.last_name ?? '',
+        a.cpr ?? null,
+        JSON.stringify(a.place_kinds ?? ['school', 'club']),
+        JSON.stringify(a.denied_categories ?? []),
+        JSON.stringify(a.allergies ?? []),
+        a.photo ?? null,
+        a.auto_topup_ore ?? null,
+        t.now,
+      ],
+    );
+    await this.lockAccount(t, a.id);
+    if (a.limits) {
+      await t.sql.query('DELETE FROM spend_limits WHERE account_id = $1', [a.id]);
+      for (const l of a.limits) {
+        await t.sql.query(
+          'INSERT INTO spend_limits (account_id, place_kind, period, limit_ore) VALUES ($1, $2, $3, $4)',
+          [a.id, l.place_kind, l.period, l.limit_ore],
+        );
       }
-      const before = (
-        await t.sql.query<{ site_id: string }>('SELECT site_id FROM account_sites WHERE account_id = $1', [a.id])
-      ).map((r) => r.site_id);
-      for (const s of a.sites) {
-        await t.sql.query('INSERT INTO account_sites (account_id, site_id) VALUES ($1, $2) ON CONFLICT DO NOTHING', [
-          a.id,
-          s,
-        ]);
+    }
+    const before = (
+      await t.sql.query<{ site_id: string }>('SELECT site_id FROM account_sites WHERE account_id = $1', [a.id])
+    ).map((r) => r.site_id);
+    for (const s of a.sites) {
+      await t.sql.query('INSERT INTO account_sites (account_id, site_id) VALUES ($1, $2) ON CONFLICT DO NOTHING', [
+        a.id,
+        s,
+      ]);
+    }
+    // A site the account leaves keeps what it knows but gets no new shares; what it holds is
+    // recalled.
+    for (const gone of before.filter((s) => !a.sites.includes(s))) {
+      await t.sql.query('DELETE FROM account_sites WHERE account_id = $1 AND site_id = $2', [a.id, gone]);
+      for (const s of await this.sharesOfSite(t, a.id, gone)) {
+        if (outstanding(s) > 0) await this.appendDown(t, gone, { kind: 'recall', account_id: a.id, budget: s.budget });
       }
-      // A site the account leaves keeps what it knows but gets no new shares; what it holds is
-      // recalled.
-      for (const gone of before.filter((s) => !a.sites.includes(s))) {
-        await t.sql.query('DELETE FROM account_sites WHERE account_id = $1 AND site_id = $2', [a.id, gone]);
-        for (const s of await this.sharesOfSite(t, a.id, gone)) {
-          if (outstanding(s) > 0)
-            await this.appendDown(t, gone, { kind: 'recall', account_id: a.id, budget: s.budget });
-        }
-      }
-      const account = await this.linkAccount(t, a.id);
-      for (const s of a.sites) {
-        if (!before.includes(s)) await this.sendHistory(t, a.id, s);
-        else await this.appendDown(t, s, { kind: 'account', account });
-      }
-      await this.rebalance(t, a.id);
-    });
+    }
+    const account = await this.linkAccount(t, a.id);
+    for (const s of a.sites) {
+      if (!before.includes(s)) await this.sendHistory(t, a.id, s);
+      else await this.appendDown(t, s, { kind: 'account', account });
+    }
+    await this.rebalance(t, a.id);
   }
 
   private async lockAccount(t: Tx, id: string): Promise<AccountRow> {
@@ -376,29 +382,222 @@ export class Central {
     );
   }
 
+  /**
+   * A programmed batch laid in stock at a school (or club) office, all or nothing. Registering the
+   * same cards again changes nothing; a UID or card number already registered otherwise is refused.
+   */
+  async addStock(batchId: string, req: StockRequest): Promise<{ added: number; already: number }> {
+    return this.tx(async (t) => {
+      if ((await t.sql.query('SELECT 1 FROM batches WHERE id = $1', [batchId])).length === 0)
+        throw new KantineError('not_found', `no batch ${batchId}: register its key first`);
+      if ((await t.sql.query('SELECT 1 FROM sites WHERE id = $1', [req.site])).length === 0)
+        throw new KantineError('not_found', `no site ${req.site}`);
+      let added = 0;
+      let already = 0;
+      for (const c of req.cards) {
+        const rows = await t.sql.query<{ uid: string; batch_id: string | null; card_number: string | null }>(
+          'SELECT uid, batch_id, card_number FROM cards WHERE uid = $1 OR card_number = $2 FOR UPDATE',
+          [c.uid, c.card_number],
+        );
+        const [row] = rows;
+        if (!row) {
+          await t.sql.query(
+            `INSERT INTO cards (uid, account_id, state, kind, batch_id, card_number, stock_site)
+             VALUES ($1, NULL, 'stock', 'ntag424', $2, $3, $4)`,
+            [c.uid, batchId, c.card_number, req.site],
+          );
+          added++;
+        } else if (
+          rows.length === 1 &&
+          row.uid === c.uid &&
+          row.batch_id === batchId &&
+          row.card_number === c.card_number
+        ) {
+          already++;
+        } else {
+          throw new KantineError(
+            'invalid_request',
+            `card ${c.uid} (number ${c.card_number}) clashes with card ${row.uid} (batch ${row.batch_id ?? '-'}, number ${row.card_number ?? '-'}) already registered`,
+          );
+        }
+      }
+      return { added, already };
+    });
+  }
+
+  /** What lies in stock at each office, by batch. */
+  async stock(site: string): Promise<{ batch_id: string; cards: number }[]> {
+    return this.db.query(
+      `SELECT batch_id, COUNT(*)::int AS cards FROM cards WHERE stock_site = $1 AND state = 'stock'
+       GROUP BY batch_id ORDER BY batch_id`,
+      [site],
+    );
+  }
+
+  /**
+   * A school's accounts from the old system: account, opening balance, automatic top-up, limits
+   * and the child's old card, all rows in one transaction. Any bad row refuses the whole import
+   * (`import_invalid`, one detail per line); a dry run reports what would change and changes
+   * nothing. Importing the same file again changes nothing: the opening balance's entry id is
+   * fixed per site and account, and an account the file does not change is left alone.
+   */
+  async importAccounts(site: string, req: ImportRequest): Promise<ImportReport> {
+    const report: ImportReport = {
+      dry_run: req.dry_run,
+      site,
+      rows: req.rows.length,
+      created: 0,
+      updated: 0,
+      unchanged: 0,
+      opening_balance_ore: 0,
+      cards_added: 0,
+    };
+    const problems: string[] = [];
+    const seen = new Map<string, number>();
+    for (const r of req.rows) {
+      for (const key of [
+        `account ${r.account_id}`,
+        r.cpr && `CPR ${r.cpr.replace('-', '')}`,
+        r.legacy_uid && `card ${r.legacy_uid}`,
+      ]) {
+        if (!key) continue;
+        const first = seen.get(key);
+        if (first !== undefined) problems.push(`line ${r.line}: ${key} is also on line ${first}`);
+        else seen.set(key, r.line);
+      }
+    }
+    if (problems.length) throw new KantineError('import_invalid', codes.import_invalid.en, problems);
+    try {
+      return await this.tx(async (t) => {
+        const [place] = await t.sql.query<{ place_kinds: PlaceKind[] }>('SELECT place_kinds FROM sites WHERE id = $1', [
+          site,
+        ]);
+        if (!place) throw new KantineError('not_found', `no site ${site}`);
+        for (const r of req.rows) {
+          const problem = await this.importRow(t, site, r, report);
+          if (problem) problems.push(`line ${r.line}: ${problem}`);
+        }
+        if (problems.length) throw new KantineError('import_invalid', codes.import_invalid.en, problems);
+        if (req.dry_run) throw new DryRun(report);
+        return report;
+      });
+    } catch (err) {
+      if (err instanceof DryRun) return err.report;
+      throw err;
+    }
+  }
+
+  /** One row of an import, in the import's transaction: what is wrong with it, or nothing. */
+  private async importRow(t: Tx, site: string, r: ImportRow, report: ImportReport): Promise<string | undefined> {
+    if (r.cpr) {
+      const [other] = await t.sql.query<{ id: string }>(
+        "SELECT id FROM accounts WHERE replace(cpr, '-', '') = $1 AND id <> $2",
+        [r.cpr.replace('-', ''), r.account_id],
+      );
+      if (other) return `CPR number already belongs to account ${other.id}`;
+    }
+    const [existing] = await t.sql.query<{
+      first_name: string;
+      last_name: string;
+      auto_topup_ore: number | null;
+    }>('SELECT first_name, last_name, auto_topup_ore FROM accounts WHERE id = $1 FOR UPDATE', [r.account_id]);
+    const sites = existing
+      ? (
+          await t.sql.query<{ site_id: string }>('SELECT site_id FROM account_sites WHERE account_id = $1', [
+            r.account_id,
+          ])
+        ).map((x) => x.site_id)
+      : [];
+    const limits = existing ? await this.limitsOf(t, r.account_id) : [];
+    const sameLimits =
+      limits.length === r.limits.length &&
+      r.limits.every((l) =>
+        limits.some((x) => x.place_kind === l.place_kind && x.period === l.period && x.limit_ore === l.limit_ore),
+      );
+    if (
+      existing &&
+      existing.first_name === r.first_name &&
+      existing.last_name === r.last_name &&
+      existing.auto_topup_ore === r.auto_topup_ore &&
+      sites.includes(site) &&
+      sameLimits
+    ) {
+      report.unchanged++;
+    } else {
+      await this.putAccountIn(t, {
+        id: r.account_id,
+        first_name: r.first_name,
+        last_name: r.last_name,
+        cpr: r.cpr,
+        auto_topup_ore: r.auto_topup_ore,
+        sites: [...new Set([...sites, site])],
+        limits: r.limits,
+      });
+      if (existing) report.updated++;
+      else report.created++;
+    }
+    if (r.balance_ore > 0) {
+      const id = `import-${site}-${r.account_id}`;
+      const [opening] = await t.sql.query<{ amount_ore: number }>('SELECT amount_ore FROM entries WHERE id = $1', [id]);
+      if (opening && Number(opening.amount_ore) !== r.balance_ore)
+        return `the opening balance was imported before as ${Number(opening.amount_ore)} øre, not ${r.balance_ore}; correct it by a deposit or withdrawal`;
+      if (!opening) {
+        await this.lockAccount(t, r.account_id);
+        await this.centralEntry(t, {
+          id,
+          account_id: r.account_id,
+          kind: 'deposit',
+          amount_ore: r.balance_ore,
+          reason: 'overført fra det gamle system',
+        });
+        await this.rebalance(t, r.account_id);
+        report.opening_balance_ore += r.balance_ore;
+      }
+    }
+    if (r.legacy_uid) {
+      const [card] = await t.sql.query<{ account_id: string | null; state: string; kind: string }>(
+        'SELECT account_id, state, kind FROM cards WHERE uid = $1',
+        [r.legacy_uid],
+      );
+      if (!card) {
+        await t.sql.query(
+          `INSERT INTO cards (uid, account_id, state, kind, batch_id, card_number) VALUES ($1, NULL, 'stock', 'legacy', NULL, NULL)`,
+          [r.legacy_uid],
+        );
+        await this.activateCardIn(t, r.legacy_uid, r.account_id);
+        report.cards_added++;
+      } else if (card.account_id !== r.account_id || card.kind !== 'legacy') {
+        return `card ${r.legacy_uid} is already ${card.state}${card.account_id ? ` on account ${card.account_id}` : ''}`;
+      }
+    }
+    return undefined;
+  }
+
   /** A guardian activates a blank card: it becomes the account's card, and the old one stops working. */
   async activateCard(uid: string, accountId: string): Promise<void> {
-    await this.tx(async (t) => {
-      await this.lockAccount(t, accountId);
-      const card = await this.lockCard(t, uid);
-      if (card.state !== 'stock')
-        throw new KantineError('invalid_request', `card ${uid} is ${card.state}, not a blank card`);
-      const changed: LinkCard[] = [];
-      for (const old of await t.sql.query<LinkCard>(
-        "UPDATE cards SET state = 'replaced' WHERE account_id = $1 AND state IN ('active', 'blocked') RETURNING uid, account_id, state, kind, batch_id",
-        [accountId],
-      )) {
-        changed.push(old);
-      }
-      const [now] = await t.sql.query<LinkCard>(
-        "UPDATE cards SET state = 'active', account_id = $2 WHERE uid = $1 RETURNING uid, account_id, state, kind, batch_id",
-        [uid, accountId],
-      );
-      changed.push(now as LinkCard);
-      for (const s of await this.sitesOf(t, accountId)) {
-        for (const c of changed) await this.appendDown(t, s.id, { kind: 'card', card: c });
-      }
-    });
+    await this.tx((t) => this.activateCardIn(t, uid, accountId));
+  }
+
+  private async activateCardIn(t: Tx, uid: string, accountId: string): Promise<void> {
+    await this.lockAccount(t, accountId);
+    const card = await this.lockCard(t, uid);
+    if (card.state !== 'stock')
+      throw new KantineError('invalid_request', `card ${uid} is ${card.state}, not a blank card`);
+    const changed: LinkCard[] = [];
+    for (const old of await t.sql.query<LinkCard>(
+      "UPDATE cards SET state = 'replaced' WHERE account_id = $1 AND state IN ('active', 'blocked') RETURNING uid, account_id, state, kind, batch_id",
+      [accountId],
+    )) {
+      changed.push(old);
+    }
+    const [now] = await t.sql.query<LinkCard>(
+      "UPDATE cards SET state = 'active', account_id = $2 WHERE uid = $1 RETURNING uid, account_id, state, kind, batch_id",
+      [uid, accountId],
+    );
+    changed.push(now as LinkCard);
+    for (const s of await this.sitesOf(t, accountId)) {
+      for (const c of changed) await this.appendDown(t, s.id, { kind: 'card', card: c });
+    }
   }
 
   /** Block (lost card) or re-open (found). Every online site refuses the card within moments. */
@@ -896,6 +1095,13 @@ function centralEntry(e: EntryRow): CentralEntry {
 
 function batchOf(b: { id: string; sdm_master: Uint8Array }): { id: string; sdm_master: string } {
   return { id: b.id, sdm_master: Buffer.from(b.sdm_master).toString('hex') };
+}
+
+/** Carries a dry run's report out of the transaction it rolls back. */
+class DryRun extends Error {
+  constructor(readonly report: ImportReport) {
+    super('dry run');
+  }
 }
 
 function positive(amount_ore: number): void {

@@ -133,6 +133,10 @@ export const migrations: readonly string[] = [
     PRIMARY KEY (site_id, seq)
   );
   `,
+  // 2: programmed cards lie in stock at a school (or club) office until a guardian activates one.
+  `
+  ALTER TABLE cards ADD COLUMN stock_site text REFERENCES sites (id);
+  `,
 ];
 
 export async function migrate(db: Db): Promise<void> {

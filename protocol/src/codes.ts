@@ -15,6 +15,8 @@ export interface CodeInfo {
   readonly en: string;
   /** What staff can do about it, in Danish. */
   readonly action_da?: string;
+  /** What IT can do about it, in English (provisioning errors carry both). */
+  readonly action_en?: string;
 }
 
 export const codes = {
@@ -210,6 +212,56 @@ export const codes = {
     en: 'Link message out of order',
   },
   config_invalid: { kind: 'error', da: 'Konfigurationen er ugyldig', en: 'Configuration is invalid' },
+  // ── IT's provisioning tools ──────────────────────────────────────────────────────────────────
+  no_card_reader: {
+    kind: 'error',
+    da: 'Ingen kortlæser fundet',
+    en: 'No card reader found',
+    action_da: 'Sæt USB-kortlæseren i, og tjek at pcscd kører (`systemctl status pcscd`, `pcsc_scan`).',
+    action_en: 'Plug in the USB card reader and check that pcscd runs (`systemctl status pcscd`, `pcsc_scan`).',
+  },
+  card_not_blank: {
+    kind: 'error',
+    da: 'Kortet er hverken blankt eller fra dette kortparti',
+    en: 'The card is neither blank nor from this batch',
+    action_da: 'Læg kortet til side (det har ukendte nøgler), og læg det næste på.',
+    action_en: 'Set the card aside (it has keys we do not know) and lay on the next one.',
+  },
+  card_not_ntag424: {
+    kind: 'error',
+    da: 'Kortet er ikke et NTAG 424 DNA-kort',
+    en: 'The card is not an NTAG 424 DNA',
+    action_da: 'Kun blanke NTAG 424 DNA-kort kan programmeres. Læg kortet til side.',
+    action_en: 'Only blank NTAG 424 DNA cards can be programmed. Set this card aside.',
+  },
+  card_check_failed: {
+    kind: 'error',
+    da: 'Kortet svarede ikke rigtigt efter programmering',
+    en: 'The card did not answer correctly after programming',
+    action_da: 'Læg kortet til side som defekt, og læg det næste på.',
+    action_en: 'Set the card aside as faulty and lay on the next one.',
+  },
+  journal_mismatch: {
+    kind: 'error',
+    da: 'Journalfilen hører til et andet kortparti',
+    en: 'The journal file belongs to another batch',
+    action_da: 'Brug journalfilen for dette kortparti, eller vælg et nyt filnavn med --journal.',
+    action_en: 'Use this batch’s journal file, or choose a new file name with --journal.',
+  },
+  import_invalid: {
+    kind: 'error',
+    da: 'Importfilen har fejl; intet er importeret',
+    en: 'The import file has errors; nothing was imported',
+    action_da: 'Ret de viste linjer i filen, og kør importen igen.',
+    action_en: 'Correct the lines listed and run the import again.',
+  },
+  central_unreachable: {
+    kind: 'error',
+    da: 'Det centrale system svarer ikke',
+    en: 'The central system does not answer',
+    action_da: 'Tjek adressen (--central) og netværket; kør kommandoen igen, den kan gentages.',
+    action_en: 'Check the address (--central) and the network, then run the command again: it is safe to repeat.',
+  },
   internal_error: { kind: 'error', da: 'Intern fejl', en: 'Internal error' },
 } as const satisfies Record<string, CodeInfo>;
 

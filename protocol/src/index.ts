@@ -5,6 +5,7 @@ export * from './events.ts';
 export * from './ids.ts';
 export * from './link.ts';
 export * from './protocol-error.ts';
+export * from './provisioning.ts';
 export * from './reader-config.ts';
 export * from './reader-status.ts';
 export * from './tap.ts';

@@ -1,6 +1,8 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { VPCD_PORT } from '@kantine/card';
 import { loadNfcPcsc } from '@kantine/reader';
 
@@ -47,16 +49,55 @@ const vpcdListening = () =>
     s.once('error', () => resolve(false));
   });
 
+// pcscd and the vpcd ports are the machine's: test files that use them take turns by this lock.
+const LOCK = join(tmpdir(), 'kantine-pcscd-tests.lock');
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function lock(): Promise<void> {
+  for (;;) {
+    try {
+      mkdirSync(LOCK);
+      writeFileSync(join(LOCK, 'pid'), String(process.pid));
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      let holder = Number.NaN;
+      try {
+        holder = Number(readFileSync(join(LOCK, 'pid'), 'utf8'));
+      } catch {
+        // being written or removed: look again
+      }
+      // a test process that died holding it leaves it behind
+      if (Number.isInteger(holder) && !alive(holder)) rmSync(LOCK, { recursive: true, force: true });
+      else await sleep(200);
+    }
+  }
+}
+
 /**
- * pcscd owned by a test file: the real daemon with the vpcd driver, started and stopped at will
- * (the vpcd ports are fixed, so only one test file may use it). The machine's own pcscd, if one
- * ran, is stopped first and started again at the end.
+ * pcscd owned by a test file: the real daemon with the vpcd driver, started and stopped at will.
+ * The vpcd ports are fixed, so test files take turns (a lock between ava's processes). The
+ * machine's own pcscd, if one ran, is stopped first and started again at the end.
  */
 export class Pcscd {
   private child: ChildProcess | undefined;
   private hadOne = running();
+  private locked = false;
 
   async start(): Promise<void> {
+    if (!this.locked) {
+      await lock();
+      this.locked = true;
+      this.hadOne = running();
+    }
     await this.kill();
     this.child = spawn('/usr/sbin/pcscd', ['--foreground'], { stdio: 'ignore' });
     await until('pcscd socket', () => existsSync(SOCKET));
@@ -83,6 +124,8 @@ export class Pcscd {
   async restore(): Promise<void> {
     await this.kill();
     if (this.hadOne) spawn('/usr/sbin/pcscd', [], { stdio: 'ignore', detached: true }).unref();
+    if (this.locked) rmSync(LOCK, { recursive: true, force: true });
+    this.locked = false;
   }
 }
 

@@ -1,0 +1,15 @@
+export {
+  type BatchEvent,
+  BatchJournal,
+  type BatchKeys,
+  type JournalCard,
+  newBatchKeys,
+  printFile,
+  programBatch,
+  readBatchKeys,
+  writeBatchKeys,
+} from './card-batch.ts';
+export { ALPHABET, newCardNumber, validCardNumber } from './card-number.ts';
+export { CentralClient } from './central-client.ts';
+export { COLUMNS, parseImportCsv, parseKroner } from './import-csv.ts';
+export { type CardStation, type LaidCard, PcscStation } from './station.ts';

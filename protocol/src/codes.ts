@@ -255,6 +255,20 @@ export const codes = {
     action_da: 'Ret de viste linjer i filen, og kør importen igen.',
     action_en: 'Correct the lines listed and run the import again.',
   },
+  release_unsigned: {
+    kind: 'error',
+    da: 'Udgivelsen er ikke signeret',
+    en: 'The release is not signed',
+    action_da: 'Installér kun udgivelser signeret med kommunens udgivelsesnøgle (`kantine release build --sign-key`).',
+    action_en: 'Install only releases signed with the municipality’s release key (`kantine release build --sign-key`).',
+  },
+  release_tampered: {
+    kind: 'error',
+    da: 'Udgivelsen er ændret efter signering, eller signaturen passer ikke til nøglen',
+    en: 'The release was changed after signing, or its signature does not match the key',
+    action_da: 'Brug ikke denne udgivelse. Byg og signér den igen fra kildekoden.',
+    action_en: 'Do not use this release. Build and sign it again from source.',
+  },
   central_unreachable: {
     kind: 'error',
     da: 'Det centrale system svarer ikke',

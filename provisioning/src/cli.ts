@@ -22,6 +22,7 @@ import {
 import { CentralClient } from './central-client.ts';
 import { parseImportCsv } from './import-csv.ts';
 import { asKantineError, Output } from './output.ts';
+import { buildReaderRelease, newReleaseKeys, signRelease, verifyRelease } from './release.ts';
 import { type CardStation, PcscStation } from './station.ts';
 
 const program = new Command('kantine')
@@ -322,6 +323,67 @@ program
         `  startsaldo i alt (balances):   ${(report.opening_balance_ore / 100).toFixed(2).replace('.', ',')} kr`,
         `  gamle kort (old cards):        ${report.cards_added}`,
       ].join('\n'),
+    );
+  });
+
+// ── release ────────────────────────────────────────────────────────────────────────────────────
+
+const release = program.command('release').description('reader releases: a signing key, build and sign, verify');
+
+function readText(path: string, what: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new KantineError('config_invalid', `cannot read the ${what} ${path}: ${(err as Error).message}`);
+  }
+}
+
+release
+  .command('keygen')
+  .description("make the municipality's Ed25519 release key pair (the private key signs; readers get the public one)")
+  .option('--out <name>', 'file name stem: <name>.pem (private, 0600) and <name>.pub.pem', 'kantine-release')
+  .action((o: { out: string }) => {
+    const keys = newReleaseKeys();
+    try {
+      writeFileSync(`${o.out}.pem`, keys.privatePem, { flag: 'wx', mode: 0o600 });
+    } catch {
+      throw new KantineError('invalid_request', `${o.out}.pem exists: a release key is never overwritten`);
+    }
+    writeFileSync(`${o.out}.pub.pem`, keys.publicPem);
+    output().result(
+      { private_key: `${o.out}.pem`, public_key: `${o.out}.pub.pem` },
+      `Privat nøgle: ${o.out}.pem (opbevar den sikkert)\nOffentlig nøgle: ${o.out}.pub.pem (til gateways og læsere)`,
+    );
+  });
+
+release
+  .command('build')
+  .description(
+    'build a reader release (bundled code, native-dependency manifest, systemd unit, install script) and sign it',
+  )
+  .requiredOption('--version <semver>', 'the release version, e.g. 1.4.0')
+  .requiredOption('--out <dir>', 'a new folder for the release')
+  .requiredOption('--sign-key <pem>', 'the private release key from `kantine release keygen`')
+  .action(async (o: { version: string; out: string; signKey: string }) => {
+    const privatePem = readText(o.signKey, 'release key');
+    const manifest = await buildReaderRelease({ outDir: o.out, version: o.version });
+    signRelease(o.out, privatePem);
+    output().result(
+      { version: manifest.version, dir: o.out, files: Object.keys(manifest.files).length, native: manifest.native },
+      `Udgivelse ${manifest.version} bygget og signeret i ${o.out}  (release built and signed)`,
+    );
+  });
+
+release
+  .command('verify')
+  .description('check a release: its signature against the public release key and every file against the manifest')
+  .argument('<dir>', 'the release folder')
+  .requiredOption('--public-key <pem>', 'the public release key')
+  .action((dir: string, o: { publicKey: string }) => {
+    const manifest = verifyRelease(dir, readText(o.publicKey, 'public release key'));
+    output().result(
+      { valid: true, version: manifest.version },
+      `Udgivelse ${manifest.version} er ægte og uændret  (release is genuine and unchanged)`,
     );
   });
 

@@ -12,4 +12,12 @@ export {
 export { ALPHABET, newCardNumber, validCardNumber } from './card-number.ts';
 export { CentralClient } from './central-client.ts';
 export { COLUMNS, parseImportCsv, parseKroner } from './import-csv.ts';
+export {
+  buildReaderRelease,
+  newReleaseKeys,
+  type ReleaseManifest,
+  signRelease,
+  VERSION_PATTERN,
+  verifyRelease,
+} from './release.ts';
 export { type CardStation, type LaidCard, PcscStation } from './station.ts';

@@ -16,7 +16,8 @@ import type { Feedback } from './feedback.ts';
 import { setNoDelay } from './mqtt-options.ts';
 import { TapClient, type TapResult } from './tap-client.ts';
 
-export const READER_VERSION = '0.1.0';
+/** The release version (a release build sets it; a checkout runs as 0.1.0-dev). */
+export const READER_VERSION = process.env.KANTINE_READER_VERSION ?? '0.1.0-dev';
 
 export interface ReaderDaemonEvents {
   result: [result: TapResult, card: CardRead];

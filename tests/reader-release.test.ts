@@ -19,7 +19,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ReaderStatus } from '@kantine/protocol';
-import anyTest, { type ExecutionContext, type TestFn } from 'ava';
+import anyTest, { type TestFn } from 'ava';
 import { kantine } from './helpers/cli.ts';
 import { cards, startSite } from './helpers/site.ts';
 import { until, waitForEvent } from './helpers/wait.ts';
@@ -38,7 +38,7 @@ anyTest.after.always(() => {
 
 /** One release, built and signed once for the whole file. */
 let built: Promise<{ dir: string; release: string; publicKey: string }> | undefined;
-function release(t: ExecutionContext) {
+function release() {
   built ??= (async () => {
     const dir = mkdtempSync(join(tmpdir(), 'kantine-release-'));
     dirs.push(dir);
@@ -55,7 +55,7 @@ function release(t: ExecutionContext) {
 }
 
 test('a signed release verifies; a changed, added or missing file, no signature or another key is refused', async (t) => {
-  const { dir, release: rel, publicKey } = await release(t);
+  const { dir, release: rel, publicKey } = await release();
   t.is((await kantine(['release', 'verify', rel, '--public-key', publicKey])).code, 0);
   const manifest = JSON.parse(readFileSync(join(rel, 'manifest.json'), 'utf8'));
   t.like(manifest, {
@@ -127,7 +127,7 @@ test('a signed release verifies; a changed, added or missing file, no signature 
 });
 
 test('the bundled reader from the release runs on its own and pays at a real gateway, reporting its version', async (t) => {
-  const { dir, release: rel } = await release(t);
+  const { dir, release: rel } = await release();
   const site = await startSite(t);
   const secret = await site.enrol('r-release', 'till-1');
   const config = join(dir, 'reader.json');
@@ -182,7 +182,7 @@ test('the bundled reader from the release runs on its own and pays at a real gat
 });
 
 test('the install script passes shellcheck, lays out a Pi in a test root with two slots, keeps the config, and its unit verifies', async (t) => {
-  const { dir, release: rel } = await release(t);
+  const { dir, release: rel } = await release();
   execFileSync('shellcheck', ['--shell=sh', join(rel, 'install.sh')]);
   t.pass('shellcheck found nothing');
 

@@ -62,7 +62,7 @@ try {
       config: parseGatewayConfig({
         site: { id, name: id },
         database: join(dir, `${id}.db`),
-        mqtt: { mode: 'embedded', host: '127.0.0.1', port: 0 },
+        mqtt: { mode: 'embedded', host: '127.0.0.1', port: 0, tls: 'off' },
         http: { host: '127.0.0.1', port: 0 },
         central: { url: `mqtt://127.0.0.1:${central.mqttPort}`, secret },
       }),

@@ -8,12 +8,25 @@ const EmbeddedBroker = Type.Object(
     host: Type.String({ default: '0.0.0.0' }),
     // 8883 is the standard port of MQTT over TLS; 1883 is often taken by a system Mosquitto.
     port: Type.Integer({ minimum: 0, maximum: 65535, default: 8883 }),
-    tls: Type.Optional(
-      Type.Object(
-        { key_file: Type.String(), cert_file: Type.String(), ca_file: Type.Optional(Type.String()) },
-        { additionalProperties: false },
-      ),
+    /**
+     * `auto` (the default): the gateway makes its own site CA and server certificate on first
+     * start (next to the ledger, in tls/) and readers get the CA at enrolment. `off`: plain MQTT
+     * (a test bench, or a broker reached only on the machine). Or your own key and certificate.
+     */
+    tls: Type.Union(
+      [
+        Type.Literal('auto'),
+        Type.Literal('off'),
+        Type.Object(
+          { key_file: Type.String(), cert_file: Type.String(), ca_file: Type.Optional(Type.String()) },
+          { additionalProperties: false },
+        ),
+      ],
+      { default: 'auto' },
     ),
+    /** Extra names or addresses readers use for the gateway (with tls `auto`); its host name,
+     * host name.local, localhost and its IPv4 addresses are always in the certificate. */
+    server_names: Type.Array(Type.String({ minLength: 1, maxLength: 253 }), { default: [], maxItems: 20 }),
   },
   { additionalProperties: false },
 );

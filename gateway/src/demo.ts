@@ -3,7 +3,7 @@
  * site's gateway linked to it (broker, ledger, till API) and a reader on its till, driven from the
  * keyboard (or over HTTP when there is no terminal). The demo's data is made anew at every start.
  */
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LegacyUidCard, Ntag424, Ntag424Card, personalizeCard, type VirtualCard, VpcdLink } from '@kantine/card';
 import { CentralService, parseCentralConfig } from '@kantine/central';
@@ -14,9 +14,9 @@ import {
   ConsoleFeedback,
   loadNfcPcsc,
   PcscPort,
-  parseReaderConfig,
   pcscdListening,
   ReaderDaemon,
+  resolveReaderConfig,
   SimulatedPort,
 } from '@kantine/reader';
 import pino from 'pino';
@@ -158,7 +158,7 @@ async function main(): Promise<void> {
   // The children arrive over the link (a moment); then Emma's pre-order can name her account.
   await linkedAccounts(gateway);
   seedDemoPreorder(gateway.ledger, localDate(new Date()));
-  const secret = await gateway.addReader(demoReaderId, demoTill.id);
+  const api = `http://127.0.0.1:${gateway.httpPort}`;
 
   gateway.on('decision', (d: Decision, replay) => {
     if (replay) return;
@@ -177,20 +177,27 @@ async function main(): Promise<void> {
   });
   gateway.on('reader', (s) => out(`  [kasse] læser ${s.reader_id}: ${s.state}${s.reason ? ` (${s.reason})` : ''}`));
 
-  const reader = new ReaderDaemon({
-    config: parseReaderConfig({
-      reader_id: demoReaderId,
-      site: demoSite.id,
-      broker: { url: `mqtt://127.0.0.1:${gateway.mqttPort}`, secret },
+  // The reader is set up as IT sets up a new one: a one-time enrolment token in its reader.json;
+  // on start it enrols, gets its secret and the site CA, and talks MQTT over TLS from then on.
+  const { token } = gateway.enrolments.create({ till_id: demoTill.id, reader_id: demoReaderId, hours: 1 });
+  const readerJson = join(dataDir, 'reader.json');
+  writeFileSync(
+    readerJson,
+    JSON.stringify({
+      enrol: { url: api, token },
+      state_dir: join(dataDir, 'reader'),
       port: viaPcsc ? { kind: 'pcsc', reader_name: VPCD_READER } : { kind: 'sim' },
     }),
+  );
+  const readerConfig = await resolveReaderConfig(readerJson);
+  const reader = new ReaderDaemon({
+    config: readerConfig,
     port,
     feedback: new ConsoleFeedback(),
     log: pino({ name: 'reader', level: process.env.LOG_LEVEL ?? 'warn' }),
   });
   await reader.start();
 
-  const api = `http://127.0.0.1:${gateway.httpPort}`;
   const showBasket = () => {
     const b = gateway.ledger.getBasket(demoTill.id);
     out(
@@ -201,7 +208,10 @@ async function main(): Promise<void> {
   };
 
   out(`\nkantine demo — ${demoSite.name}, ${demoTill.name}`);
-  out(`  MQTT broker:  mqtt://127.0.0.1:${gateway.mqttPort}  (reader "${demoReaderId}")`);
+  out(
+    `  MQTT broker:  ${readerConfig.broker.url}  (TLS, site CA in ${join(dataDir, 'tls')}; reader "${demoReaderId}" enrolled with a one-time token)`,
+  );
+  out(`  Overvågning / monitoring: ${api}/metrics  ${api}/readyz`);
   out(
     viaPcsc
       ? `  Kortlæser:    PC/SC via pcscd → "${VPCD_READER}" (vpcd); kortene er tvillinger / the cards are twins`

@@ -51,8 +51,8 @@ export class EmbeddedBroker implements MessageBus {
   private server: Server | undefined;
   // Who each authenticated connection is.
   private readonly identities = new WeakMap<Client, Identity>();
-  // Integrations connected now (so a revoked one can be closed).
-  private readonly integrations = new Set<Client>();
+  // Readers and integrations connected now (so a revoked one can be closed).
+  private readonly connected = new Set<Client>();
   private readonly subscriptions: { filter: string; handler: MessageHandler }[] = [];
 
   constructor(private readonly opts: EmbeddedBrokerOptions) {}
@@ -92,7 +92,7 @@ export class EmbeddedBroker implements MessageBus {
           (ok) => {
             if (!ok) return fail();
             this.identities.set(client, identity);
-            if (identity.kind === 'integration') this.integrations.add(client);
+            this.connected.add(client);
             done(null, true);
           },
           () => fail(),
@@ -125,7 +125,7 @@ export class EmbeddedBroker implements MessageBus {
       },
     });
     for (const { filter, handler } of this.subscriptions) await this.attach(filter, handler);
-    this.broker.on('clientDisconnect', (client) => this.integrations.delete(client));
+    this.broker.on('clientDisconnect', (client) => this.connected.delete(client));
     this.broker.on('clientError', (client, err) => {
       opts.log.debug({ client_id: client.id, err: err.message }, 'client error');
     });
@@ -194,13 +194,13 @@ export class EmbeddedBroker implements MessageBus {
     );
   }
 
-  /** Closes the connection of every integration `gone` says was revoked since it connected. */
-  disconnectIntegrations(gone: (integrationId: string) => boolean): number {
+  /** Closes the connection of every reader or integration `gone` says was revoked since it connected. */
+  disconnectRevoked(gone: (who: Identity) => boolean): number {
     let n = 0;
-    for (const client of this.integrations) {
+    for (const client of this.connected) {
       const who = this.identities.get(client);
-      if (who && gone(who.id)) {
-        this.integrations.delete(client);
+      if (who && gone(who)) {
+        this.connected.delete(client);
         this.opts.log.warn({ ...named(who), client_id: client.id }, 'revoked: connection closed');
         client.close();
         n++;

@@ -1,4 +1,6 @@
 import { EventEmitter } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import fastifyCookie from '@fastify/cookie';
 import fastifyStatic from '@fastify/static';
 import fastifyWebsocket from '@fastify/websocket';
@@ -24,6 +26,7 @@ import {
   type TapEvent,
 } from '@kantine/protocol';
 import { hashSecret, newSecret } from '@kantine/protocol/credentials';
+import type { EnrolRequest, EnrolResponse } from '@kantine/protocol/enrolment';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { benchEchoTopic } from './acl.ts';
@@ -33,10 +36,13 @@ import { CentralLink } from './central-link.ts';
 import { type Clock, systemClock } from './clock.ts';
 import type { GatewayConfig } from './config.ts';
 import { EmbeddedBroker, type RefusedEvent } from './embedded-broker.ts';
+import { registerEnrolApi } from './enrol-api.ts';
+import { Enrolments } from './enrolment.ts';
 import { ExternalBus } from './external-bus.ts';
 import { type CentralState, registerKioskLive } from './kiosk-live.ts';
 import { type Decided, Ledger, type ReaderRow } from './ledger.ts';
 import { GatewayMetrics } from './metrics.ts';
+import { defaultServerNames, ensureSiteTls } from './site-ca.ts';
 import { StaffSessions } from './staff-sessions.ts';
 import { TapProcessor } from './tap-processor.ts';
 import { registerTillApi } from './till-api.ts';
@@ -91,6 +97,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   readonly metrics: GatewayMetrics;
   private sweep: NodeJS.Timeout | undefined;
   private stopping = false;
+  /** The broker's TLS (the site CA's files with tls `auto`); undefined when it speaks plain MQTT. */
+  tls: { key_file: string; cert_file: string; ca_file?: string } | undefined;
+  private enrolmentsRef: Enrolments | undefined;
 
   constructor(private readonly opts: GatewayOptions) {
     super();
@@ -139,12 +148,25 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.staffRef = new StaffSessions(this.ledgerRef, this.clock);
     this.reloadReaders(); // before the broker listens: readers authenticate against this
 
+    this.enrolmentsRef = new Enrolments(this.ledgerRef, this.clock);
     if (config.mqtt.mode === 'embedded') {
+      const tls = config.mqtt.tls;
+      this.tls =
+        tls === 'auto'
+          ? await ensureSiteTls(
+              join(dirname(config.database), 'tls'),
+              site,
+              defaultServerNames(config.mqtt.server_names),
+              this.clock.now(),
+            )
+          : tls === 'off'
+            ? undefined
+            : tls;
       const broker = new EmbeddedBroker({
         site,
         host: config.mqtt.host,
         port: config.mqtt.port,
-        tls: config.mqtt.tls,
+        tls: this.tls,
         readerSecretHash: (id) => this.readerCache.get(id)?.secret_hash,
         integrationSecretHash: (id) => this.ledger.integrationSecretHash(id),
         benchEcho: config.bench_echo,
@@ -155,10 +177,15 @@ export class Gateway extends EventEmitter<GatewayEvents> {
         },
       });
       this.busRef = broker;
-      this.sweep = setInterval(
-        () => broker.disconnectIntegrations((id) => !this.ledger.integrationSecretHash(id)),
-        REVOCATION_SWEEP_MS,
-      ).unref();
+      // Readers and integrations revoked from the command line (another process) are closed
+      // within seconds; expired enrolment tokens lose their keys.
+      this.sweep = setInterval(() => {
+        this.reloadReaders();
+        this.enrolments.expire();
+        broker.disconnectRevoked((who) =>
+          who.kind === 'reader' ? !this.readerCache.has(who.id) : !this.ledger.integrationSecretHash(who.id),
+        );
+      }, REVOCATION_SWEEP_MS).unref();
     } else {
       const bus = new ExternalBus({
         url: config.mqtt.url,
@@ -232,6 +259,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     app.get('/', (_req, reply) => reply.redirect('/kiosk/'));
     this.registerHealth(app);
     registerTillApi(app, this);
+    registerEnrolApi(app, this);
     registerKioskLive(app, this);
     this.opts.routes?.(app, this);
     await app.listen({ host: config.http.host, port: config.http.port });
@@ -274,8 +302,46 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   /** Revokes an integration and closes its connections now. */
   revokeIntegration(id: string): boolean {
     const revoked = this.ledger.revokeIntegration(id);
-    if (this.busRef instanceof EmbeddedBroker) this.busRef.disconnectIntegrations((i) => i === id);
+    if (this.busRef instanceof EmbeddedBroker)
+      this.busRef.disconnectRevoked((who) => who.kind === 'integration' && who.id === id);
     return revoked;
+  }
+
+  get enrolments(): Enrolments {
+    if (!this.enrolmentsRef) throw new Error('gateway not started');
+    return this.enrolmentsRef;
+  }
+
+  /** Revokes a reader: its connection is closed now and it is refused from then on. */
+  revokeReader(id: string): boolean {
+    const revoked = this.ledger.revokeReader(id);
+    this.reloadReaders();
+    if (this.busRef instanceof EmbeddedBroker)
+      this.busRef.disconnectRevoked((who) => who.kind === 'reader' && who.id === id);
+    return revoked;
+  }
+
+  /**
+   * A new reader's enrolment (`POST /api/enrol`): spends its one-time token, makes the reader and
+   * answers with its identity, the broker's address (by the name the reader reached us with) and
+   * the site CA, signed with the token's key.
+   */
+  enrol(req: EnrolRequest, host: string): EnrolResponse {
+    if (this.config.mqtt.mode !== 'embedded') {
+      throw new KantineError('enrolment_refused', "enrolment needs the gateway's own broker (mqtt.mode embedded)");
+    }
+    const { readerId, tillId, key } = this.enrolments.redeem(req);
+    this.reloadReaders();
+    this.publishReaderConfig(readerId);
+    this.log.info({ reader_id: readerId, till_id: tillId, token_id: req.token_id }, 'reader enrolled');
+    const name = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+    return Enrolments.answer(key, req.token_id, {
+      reader_id: readerId,
+      site: this.config.site.id,
+      till_id: tillId,
+      broker_url: `${this.tls ? 'mqtts' : 'mqtt'}://${name}:${this.mqttPort}`,
+      ...(this.tls?.ca_file ? { ca_pem: readFileSync(this.tls.ca_file, 'utf8') } : {}),
+    });
   }
 
   // ── Health and events ────────────────────────────────────────────────────────────────────────

@@ -310,4 +310,19 @@ export const migrations: readonly string[] = [
     revoked_at  TEXT
   ) STRICT;
   `,
+  // 6: reader enrolment (issue 6): one-time tokens IT makes for a till. The key is kept (it
+  // authenticates the reader's request and the gateway's answer) until the token is used or
+  // expires; then only the row's record remains.
+  `
+  CREATE TABLE enrolments (
+    id         TEXT PRIMARY KEY,
+    key        TEXT,
+    till_id    TEXT NOT NULL REFERENCES tills (id),
+    reader_id  TEXT,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    used_at    TEXT,
+    used_by    TEXT
+  ) STRICT;
+  `,
 ];

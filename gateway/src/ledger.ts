@@ -467,6 +467,14 @@ export class Ledger {
       .all();
   }
 
+  /** Stops a reader connecting (the row stays: taps name it). */
+  revokeReader(id: string): boolean {
+    return (
+      this.db.prepare('UPDATE readers SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL').run(this.now(), id)
+        .changes > 0
+    );
+  }
+
   listReaders(): ReaderRow[] {
     return this.db.prepare<[], ReaderRow>('SELECT id, till_id, secret_hash, revoked_at FROM readers ORDER BY id').all();
   }

@@ -41,7 +41,8 @@ export async function makeLoadSite(options: {
     JSON.stringify({
       site: { id: options.site, name: options.site },
       database,
-      mqtt: { mode: 'embedded', host: '127.0.0.1', port },
+      // Plain MQTT: the benchmark measures the tap path; TLS would add its own cost to both sides.
+      mqtt: { mode: 'embedded', host: '127.0.0.1', port, tls: 'off' },
       http: { host: '127.0.0.1', port: 0 },
       ...options.config,
     }),

@@ -5,12 +5,14 @@
  * Runs one site's gateway until SIGINT/SIGTERM. Logs are JSON lines on stdout (pino).
  * `kantine-gateway staff add|list|remove …` manages the staff who log in to the tills.
  * `kantine-gateway integration add|list|revoke …` manages integrations (Node-RED and the like).
+ * `kantine-gateway reader enrol|list|revoke …` makes one-time enrolment tokens and revokes readers.
  */
 import { parseArgs } from 'node:util';
 import { KantineError } from '@kantine/protocol';
 import { loadGatewayConfig } from './config.ts';
 import { Gateway } from './gateway.ts';
 import { integrationCommand } from './integration-cli.ts';
+import { readerCommand } from './reader-cli.ts';
 import { staffCommand } from './staff-cli.ts';
 
 async function main(): Promise<void> {
@@ -23,6 +25,7 @@ async function main(): Promise<void> {
     (values.config as string | undefined) ?? process.env.KANTINE_GATEWAY_CONFIG ?? '/etc/kantine/gateway.json';
   if (positionals[0] === 'staff') return staffCommand(process.argv.slice(3), path);
   if (positionals[0] === 'integration') return integrationCommand(process.argv.slice(3), path);
+  if (positionals[0] === 'reader') return readerCommand(process.argv.slice(3), path);
   const gateway = new Gateway({ config: loadGatewayConfig(path) });
   await gateway.start();
   const stop = () => {

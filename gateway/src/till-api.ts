@@ -68,6 +68,8 @@ function statusFor(code: string): number {
       return 401;
     case 'pin_locked':
       return 429;
+    case 'enrolment_refused':
+      return 403;
     case 'sale_already_voided':
     case 'void_too_late':
     case 'preorder_handed_out':

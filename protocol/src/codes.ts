@@ -255,6 +255,15 @@ export const codes = {
     action_da: 'Ret de viste linjer i filen, og kør importen igen.',
     action_en: 'Correct the lines listed and run the import again.',
   },
+  enrolment_refused: {
+    kind: 'error',
+    da: 'Tilmeldingen blev afvist',
+    en: 'Enrolment refused',
+    action_da:
+      'Koden er brugt, udløbet eller forkert. Lav en ny på gatewayen (`kantine-gateway reader enrol`), og skriv den i læserens reader.json.',
+    action_en:
+      'The token was used, has expired or is wrong. Make a new one on the gateway (`kantine-gateway reader enrol`) and put it in the reader’s reader.json.',
+  },
   release_unsigned: {
     kind: 'error',
     da: 'Udgivelsen er ikke signeret',

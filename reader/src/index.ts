@@ -1,6 +1,7 @@
 export type { CardPort, CardPortEvents } from './card-port.ts';
 export { loadReaderConfig, parseReaderConfig, ReaderFileConfig } from './config.ts';
 export { READER_VERSION, ReaderDaemon, type ReaderDaemonOptions } from './daemon.ts';
+export { enrolReader, ReaderSetupFile, resolveReaderConfig } from './enrol.ts';
 export {
   Acr122uFeedback,
   acr122uApdu,

@@ -2,6 +2,8 @@
 /**
  * kantine-reader --config /etc/kantine/reader.json
  *
+ * A config with an `enrol` token (and no broker) enrols at the gateway on first start and keeps
+ * its credentials and the site CA in `state_dir` (/var/lib/kantine-reader).
  * Port `auto` uses the PC/SC reader when nfc-pcsc is installed and the simulated one otherwise,
  * saying which. With the simulated port, type a card UID (hex) and Enter to tap it.
  */
@@ -10,8 +12,8 @@ import { parseArgs } from 'node:util';
 import { KantineError } from '@kantine/protocol';
 import pino from 'pino';
 import type { CardPort } from './card-port.ts';
-import { loadReaderConfig } from './config.ts';
 import { ReaderDaemon } from './daemon.ts';
+import { resolveReaderConfig } from './enrol.ts';
 import { Acr122uFeedback, ConsoleFeedback, type Feedback } from './feedback.ts';
 import { loadNfcPcsc, PcscPort } from './pcsc-port.ts';
 import { SimulatedPort } from './sim-port.ts';
@@ -21,7 +23,9 @@ const log = pino({ name: 'reader', level: process.env.LOG_LEVEL ?? 'info' });
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { config: { type: 'string', short: 'c' } } });
   const configPath = values.config ?? process.env.KANTINE_READER_CONFIG ?? '/etc/kantine/reader.json';
-  const config = loadReaderConfig(configPath);
+  const config = await resolveReaderConfig(configPath, (c) =>
+    log.info({ reader_id: c.reader_id, till_id: c.till_id, broker: c.broker_url }, 'enrolled at the gateway'),
+  );
 
   let port: CardPort;
   let feedback: Feedback;

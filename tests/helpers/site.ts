@@ -122,7 +122,8 @@ export async function startSite(
   const config = parseGatewayConfig({
     site: { id: site, name: 'Testskolen' },
     database: join(dir, 'gateway.db'),
-    mqtt: options.mqtt ?? { mode: 'embedded', host: '127.0.0.1', port: 0 },
+    // Plain MQTT unless a test asks for the default (TLS with the site CA: tests/enrolment.test.ts).
+    mqtt: options.mqtt ?? { mode: 'embedded', host: '127.0.0.1', port: 0, tls: 'off' },
     http: { host: '127.0.0.1', port: 0 },
     ...options.config,
   });

@@ -1,5 +1,14 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { BatchId, check, codes, ID_PATTERN, ImportRequest, KantineError, StockRequest } from '@kantine/protocol';
+import {
+  BatchId,
+  check,
+  codes,
+  ID_PATTERN,
+  ImportRequest,
+  KantineError,
+  SpendLimitBody,
+  StockRequest,
+} from '@kantine/protocol';
 import { hashSecret, newSecret } from '@kantine/protocol/credentials';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import Type, { type TSchema } from 'typebox';
@@ -36,19 +45,7 @@ const AccountBody = Type.Object(
     ),
     auto_topup_ore: Type.Optional(Type.Union([Amount, Type.Null()])),
     sites: Type.Array(Id, { maxItems: 20 }),
-    limits: Type.Optional(
-      Type.Array(
-        Type.Object(
-          {
-            place_kind: PlaceKind,
-            period: Type.Union([Type.Literal('day'), Type.Literal('week'), Type.Literal('month')]),
-            limit_ore: Amount,
-          },
-          { additionalProperties: false },
-        ),
-        { maxItems: 6 },
-      ),
-    ),
+    limits: Type.Optional(Type.Array(SpendLimitBody, { maxItems: 6 })),
   },
   { additionalProperties: false },
 );

@@ -9,6 +9,16 @@ import { ID_PATTERN } from './ids.ts';
 const Amount = Type.Integer({ minimum: 1, maximum: 1_000_000_00 });
 const PlaceKind = Type.Union([Type.Literal('school'), Type.Literal('club')]);
 
+/** One spending limit as IT and the office set it: per kind of place and period, whole øre. */
+export const SpendLimitBody = Type.Object(
+  {
+    place_kind: PlaceKind,
+    period: Type.Union([Type.Literal('day'), Type.Literal('week'), Type.Literal('month')]),
+    limit_ore: Amount,
+  },
+  { additionalProperties: false },
+);
+
 /** The card number printed on the back: issuer prefix (4 digits), then 8 capitals or digits. */
 export const CARD_NUMBER_PATTERN = '^[0-9]{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}$';
 
@@ -42,17 +52,7 @@ export const ImportRow = Type.Object(
     cpr: Type.Union([Type.String({ pattern: '^[0-9]{6}-?[0-9]{4}$' }), Type.Null()]),
     balance_ore: Type.Integer({ minimum: 0, maximum: 1_000_000_00 }),
     auto_topup_ore: Type.Union([Amount, Type.Null()]),
-    limits: Type.Array(
-      Type.Object(
-        {
-          place_kind: PlaceKind,
-          period: Type.Union([Type.Literal('day'), Type.Literal('week'), Type.Literal('month')]),
-          limit_ore: Amount,
-        },
-        { additionalProperties: false },
-      ),
-      { maxItems: 6 },
-    ),
+    limits: Type.Array(SpendLimitBody, { maxItems: 6 }),
     /** The child's old card (UID only), kept working until it is replaced. */
     legacy_uid: Type.Union([Type.String({ pattern: '^([0-9A-F]{8}|[0-9A-F]{14}|[0-9A-F]{20})$' }), Type.Null()]),
   },

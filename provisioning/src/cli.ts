@@ -21,7 +21,7 @@ import {
 } from './card-batch.ts';
 import { CentralClient } from './central-client.ts';
 import { parseImportCsv } from './import-csv.ts';
-import { asKantineError, Output } from './output.ts';
+import { asKantineError, Output, type Progress } from './output.ts';
 import { buildReaderRelease, newReleaseKeys, signRelease, verifyRelease } from './release.ts';
 import { type CardStation, PcscStation } from './station.ts';
 
@@ -118,8 +118,9 @@ cards
       new Date(),
     );
     const station: CardStation = await PcscStation.open({ readerName: o.reader });
+    let progress: Progress | undefined;
     const stop = () => {
-      progress.stop();
+      progress?.stop();
       station.close();
       journal.close();
       out.say(
@@ -144,7 +145,8 @@ cards
           done: journal.cards.length,
         },
       );
-    const progress = out.progress(o.count, journal.cards.length);
+    progress = out.progress(o.count, journal.cards.length);
+    const bar = progress;
     try {
       await programBatch({
         station,
@@ -156,13 +158,13 @@ cards
         onEvent: (e) => {
           switch (e.type) {
             case 'waiting':
-              progress.note(`Læg kort ${e.done + 1} på læseren`, `lay card ${e.done + 1} on the reader`, {
+              bar.note(`Læg kort ${e.done + 1} på læseren`, `lay card ${e.done + 1} on the reader`, {
                 event: 'waiting',
                 ...e,
               });
               break;
             case 'card':
-              progress.step(
+              bar.step(
                 e.done,
                 `${e.card_number} ${e.outcome === 'programmed' ? 'programmeret' : 'genkendt'} — tag kortet af`,
                 `${e.uid} ${e.outcome}, take the card away`,
@@ -170,14 +172,14 @@ cards
               );
               break;
             case 'already_done':
-              progress.note(
+              bar.note(
                 `Kortet er allerede i partiet (${e.card_number}) — tag det af`,
                 `already in this batch as ${e.card_number}`,
                 { event: 'already_done', ...e },
               );
               break;
             case 'rejected':
-              progress.note(`Afvist: ${e.message} — læg det til side`, `rejected [${e.code}]`, {
+              bar.note(`Afvist: ${e.message} — læg det til side`, `rejected [${e.code}]`, {
                 event: 'rejected',
                 ...e,
               });
@@ -188,7 +190,7 @@ cards
         },
       });
     } finally {
-      progress.stop();
+      bar.stop();
       station.close();
       journal.close();
       process.off('SIGINT', stop);
@@ -391,6 +393,9 @@ release
 
 try {
   await program.parseAsync();
+  // nfc-pcsc's native context can keep the process alive after it is closed: the work is done
+  // and written (stdout and stderr are synchronous on files and pipes), so leave now.
+  process.exit(0);
 } catch (err) {
   const e = err as { code?: string; exitCode?: number };
   if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help')

@@ -198,10 +198,13 @@ test('the install script passes shellcheck, lays out a Pi in a test root with tw
   t.regex(readFileSync(join(root, 'etc/modprobe.d/kantine-blacklist-nfc.conf'), 'utf8'), /^blacklist pn533_usb$/m);
   t.regex(readFileSync(join(root, 'etc/polkit-1/rules.d/50-kantine-reader-pcscd.rules'), 'utf8'), /kantine-reader/);
   const unit = join(root, 'etc/systemd/system/kantine-reader.service');
+  t.regex(readFileSync(unit, 'utf8'), new RegExp(`^Environment=KANTINE_NODE=${process.execPath}$`, 'm'));
   t.regex(
     readFileSync(unit, 'utf8'),
-    new RegExp(`^ExecStart=${process.execPath} /opt/kantine-reader/current/app/kantine-reader.mjs`, 'm'),
+    /^ExecStart=\/bin\/sh \/opt\/kantine-reader\/launch.sh --config \/etc\/kantine\/reader.json$/m,
   );
+  t.true(existsSync(join(root, 'opt/kantine-reader/launch.sh')));
+  execFileSync('shellcheck', [join(root, 'opt/kantine-reader/launch.sh')]);
   t.is(readFileSync(join(root, 'etc/kantine/reader.json'), 'utf8'), '{"reader_id":"r-pi"}\n');
 
   // Run again (an update by hand): the idle slot, the old one kept as `previous`, the config kept.
@@ -215,7 +218,7 @@ test('the install script passes shellcheck, lays out a Pi in a test root with tw
   t.is(verify.status, 0, verify.stderr);
   // …and verify does catch a broken unit
   const broken = join(dir, 'kantine-broken.service');
-  writeFileSync(broken, readFileSync(unit, 'utf8').replace(/^ExecStart=\S+/m, 'ExecStart=/nonexistent/node'));
+  writeFileSync(broken, readFileSync(unit, 'utf8').replace(/^ExecStart=\S+/m, 'ExecStart=/nonexistent/sh'));
   t.not(spawnSync('systemd-analyze', ['verify', broken]).status, 0);
 
   // Refusals: not a release, a missing config

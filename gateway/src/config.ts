@@ -94,6 +94,15 @@ export const GatewayConfig = Type.Object(
         { additionalProperties: false, description: 'the link to central; without it the site runs on its own' },
       ),
     ),
+    releases: Type.Object(
+      {
+        /** Where published reader releases are kept (default: releases/ next to the ledger). */
+        dir: Type.Optional(Type.String()),
+        /** The municipality's public release key: only releases signed with it are published. */
+        public_key_file: Type.Optional(Type.String()),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     bench_echo: Type.Boolean({
       default: false,
       description: 'answer readers on their echo topic with no ledger work (benchmark baseline only)',

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import fastifyCookie from '@fastify/cookie';
 import fastifyStatic from '@fastify/static';
@@ -42,6 +42,7 @@ import { ExternalBus } from './external-bus.ts';
 import { type CentralState, registerKioskLive } from './kiosk-live.ts';
 import { type Decided, Ledger, type ReaderRow } from './ledger.ts';
 import { GatewayMetrics } from './metrics.ts';
+import { ReleaseStore } from './releases.ts';
 import { defaultServerNames, ensureSiteTls } from './site-ca.ts';
 import { StaffSessions } from './staff-sessions.ts';
 import { TapProcessor } from './tap-processor.ts';
@@ -100,6 +101,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   /** The broker's TLS (the site CA's files with tls `auto`); undefined when it speaks plain MQTT. */
   tls: { key_file: string; cert_file: string; ca_file?: string } | undefined;
   private enrolmentsRef: Enrolments | undefined;
+  private releasesRef: ReleaseStore | undefined;
+  // The reader release last sent in the readers' configs.
+  private releaseTarget: string | undefined;
 
   constructor(private readonly opts: GatewayOptions) {
     super();
@@ -149,6 +153,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.reloadReaders(); // before the broker listens: readers authenticate against this
 
     this.enrolmentsRef = new Enrolments(this.ledgerRef, this.clock);
+    this.releasesRef = new ReleaseStore(this.ledgerRef, config);
+    this.releaseTarget = this.releasesRef.target;
     if (config.mqtt.mode === 'embedded') {
       const tls = config.mqtt.tls;
       this.tls =
@@ -182,6 +188,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       this.sweep = setInterval(() => {
         this.reloadReaders();
         this.enrolments.expire();
+        this.checkReleaseTarget();
         broker.disconnectRevoked((who) =>
           who.kind === 'reader' ? !this.readerCache.has(who.id) : !this.ledger.integrationSecretHash(who.id),
         );
@@ -256,6 +263,16 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     await app.register(fastifyWebsocket, { options: { maxPayload: 64 * 1024 } });
     // The kiosk: static pages, served as they are (no build step).
     await app.register(fastifyStatic, { root: kioskRoot, prefix: '/kiosk/' });
+    // Published reader releases, read-only: readers check every file against the signed manifest.
+    mkdirSync(this.releases.dir, { recursive: true });
+    await app.register(fastifyStatic, {
+      root: this.releases.dir,
+      prefix: '/releases/',
+      decorateReply: false,
+      index: false,
+      list: false,
+      dotfiles: 'deny',
+    });
     app.get('/', (_req, reply) => reply.redirect('/kiosk/'));
     this.registerHealth(app);
     registerTillApi(app, this);
@@ -305,6 +322,20 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     if (this.busRef instanceof EmbeddedBroker)
       this.busRef.disconnectRevoked((who) => who.kind === 'integration' && who.id === id);
     return revoked;
+  }
+
+  get releases(): ReleaseStore {
+    if (!this.releasesRef) throw new Error('gateway not started');
+    return this.releasesRef;
+  }
+
+  /** A new target release (set here or by `kantine-gateway release target`) goes to every reader. */
+  checkReleaseTarget(): void {
+    const target = this.releases.target;
+    if (target === this.releaseTarget) return;
+    this.releaseTarget = target;
+    this.log.info({ version: target ?? null }, 'reader release target');
+    for (const r of this.readerCache.values()) this.publishReaderConfig(r.id);
   }
 
   get enrolments(): Enrolments {
@@ -438,6 +469,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       place_name: place?.name ?? '',
       answer_timeout_ms: this.config.readers.answer_timeout_ms,
       resend_interval_ms: this.config.readers.resend_interval_ms,
+      ...(this.releaseTarget
+        ? { release: { version: this.releaseTarget, path: `/releases/${this.releaseTarget}/` } }
+        : {}),
     };
     this.bus.publish(readerTopic(this.config.site.id, readerId, 'config'), JSON.stringify(cfg), {
       qos: 1,

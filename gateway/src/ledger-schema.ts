@@ -325,4 +325,12 @@ export const migrations: readonly string[] = [
     used_by    TEXT
   ) STRICT;
   `,
+  // 7: site settings (issue 6): the reader release the site runs, set with `kantine-gateway
+  // release target`.
+  `
+  CREATE TABLE settings (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  ) STRICT;
+  `,
 ];

@@ -6,6 +6,7 @@
  * `kantine-gateway staff add|list|remove …` manages the staff who log in to the tills.
  * `kantine-gateway integration add|list|revoke …` manages integrations (Node-RED and the like).
  * `kantine-gateway reader enrol|list|revoke …` makes one-time enrolment tokens and revokes readers.
+ * `kantine-gateway release publish|target|list …` hands signed reader releases to the readers.
  */
 import { parseArgs } from 'node:util';
 import { KantineError } from '@kantine/protocol';
@@ -13,6 +14,7 @@ import { loadGatewayConfig } from './config.ts';
 import { Gateway } from './gateway.ts';
 import { integrationCommand } from './integration-cli.ts';
 import { readerCommand } from './reader-cli.ts';
+import { releaseCommand } from './release-cli.ts';
 import { staffCommand } from './staff-cli.ts';
 
 async function main(): Promise<void> {
@@ -26,6 +28,7 @@ async function main(): Promise<void> {
   if (positionals[0] === 'staff') return staffCommand(process.argv.slice(3), path);
   if (positionals[0] === 'integration') return integrationCommand(process.argv.slice(3), path);
   if (positionals[0] === 'reader') return readerCommand(process.argv.slice(3), path);
+  if (positionals[0] === 'release') return releaseCommand(process.argv.slice(3), path);
   const gateway = new Gateway({ config: loadGatewayConfig(path) });
   await gateway.start();
   const stop = () => {

@@ -16,6 +16,20 @@ export const ReaderConfig = Type.Object(
     answer_timeout_ms: Type.Integer({ minimum: 500, maximum: 10_000 }),
     // Re-send often enough to ride over a dropped packet, seldom enough not to flood the broker.
     resend_interval_ms: Type.Integer({ minimum: 100, maximum: 5_000 }),
+    /**
+     * The reader release this site runs (`kantine-gateway release target`). A reader on another
+     * version fetches it from the gateway's HTTP port under `path`, checks its signature and
+     * installs it into its idle slot.
+     */
+    release: Type.Optional(
+      Type.Object(
+        {
+          version: Type.String({ pattern: '^[0-9]+\\.[0-9]+\\.[0-9]+(-[0-9A-Za-z.-]+)?$' }),
+          path: Type.String({ pattern: '^/releases/[0-9A-Za-z.-]+/$' }),
+        },
+        { additionalProperties: false },
+      ),
+    ),
   },
   { additionalProperties: false, $id: 'ReaderConfig', title: 'ReaderConfig' },
 );

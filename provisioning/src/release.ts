@@ -1,26 +1,10 @@
-import {
-  createHash,
-  createPrivateKey,
-  createPublicKey,
-  generateKeyPairSync,
-  type KeyObject,
-  sign,
-  verify,
-} from 'node:crypto';
-import {
-  chmodSync,
-  copyFileSync,
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { createPrivateKey, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KantineError } from '@kantine/protocol';
+import { listFiles, type ReleaseManifest, sha256File } from '@kantine/reader';
 import { build } from 'esbuild';
 
 /**
@@ -35,31 +19,6 @@ const repo = join(here, '..', '..');
 const require = createRequire(import.meta.url);
 
 export const VERSION_PATTERN = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?$/;
-
-export interface ReleaseManifest {
-  kind: 'kantine-reader-release';
-  version: string;
-  built_at: string;
-  /** The Node.js versions the bundle runs on. */
-  node: string;
-  entry: 'app/kantine-reader.mjs';
-  /** Native modules installed (and compiled) on the Pi, by name and exact version. */
-  native: Record<string, string>;
-  /** Every other file of the release, by path, with its SHA-256 (hex). */
-  files: Record<string, string>;
-}
-
-const sha256 = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
-
-function listFiles(dir: string): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync(dir)) {
-    const path = join(dir, name);
-    if (statSync(path).isDirectory()) out.push(...listFiles(path));
-    else out.push(path);
-  }
-  return out.sort();
-}
 
 /** Builds a reader release into `outDir` (which must not exist yet). */
 export async function buildReaderRelease(opts: {
@@ -101,13 +60,13 @@ export async function buildReaderRelease(opts: {
   );
   const deploy = join(opts.outDir, 'deploy');
   mkdirSync(deploy);
-  for (const name of ['kantine-reader.service', 'blacklist-nfc.conf', 'pcscd-kantine-reader.rules']) {
+  for (const name of ['kantine-reader.service', 'launch.sh', 'blacklist-nfc.conf', 'pcscd-kantine-reader.rules']) {
     copyFileSync(join(repo, 'reader', 'deploy', name), join(deploy, name));
   }
   copyFileSync(join(repo, 'reader', 'deploy', 'install.sh'), join(opts.outDir, 'install.sh'));
   chmodSync(join(opts.outDir, 'install.sh'), 0o755);
   const files: Record<string, string> = {};
-  for (const path of listFiles(opts.outDir)) files[relative(opts.outDir, path)] = sha256(path);
+  for (const path of listFiles(opts.outDir)) files[relative(opts.outDir, path)] = sha256File(path);
   const manifest: ReleaseManifest = {
     kind: 'kantine-reader-release',
     version: opts.version,
@@ -130,47 +89,20 @@ export function newReleaseKeys(): { privatePem: string; publicPem: string } {
   };
 }
 
-function key(pem: string, kind: 'private' | 'public'): KeyObject {
+function privateKey(pem: string): KeyObject {
   try {
-    const k = kind === 'private' ? createPrivateKey(pem) : createPublicKey(pem);
+    const k = createPrivateKey(pem);
     if (k.asymmetricKeyType !== 'ed25519') throw new Error(`a ${k.asymmetricKeyType} key`);
     return k;
   } catch (err) {
-    throw new KantineError('config_invalid', `not an Ed25519 ${kind} key in PEM: ${(err as Error).message}`);
+    throw new KantineError('config_invalid', `not an Ed25519 private key in PEM: ${(err as Error).message}`);
   }
 }
 
 /** Signs a built release: `manifest.sig` holds the Ed25519 signature of manifest.json, base64. */
 export function signRelease(dir: string, privatePem: string): void {
-  const signature = sign(null, readFileSync(join(dir, 'manifest.json')), key(privatePem, 'private'));
+  const signature = sign(null, readFileSync(join(dir, 'manifest.json')), privateKey(privatePem));
   writeFileSync(join(dir, 'manifest.sig'), `${signature.toString('base64')}\n`);
 }
 
-/**
- * Checks a release against the public release key: the signature over the manifest, then every
- * file's hash, and that no file was added. Refuses with `release_unsigned` or `release_tampered`.
- */
-export function verifyRelease(dir: string, publicPem: string): ReleaseManifest {
-  const manifestPath = join(dir, 'manifest.json');
-  const sigPath = join(dir, 'manifest.sig');
-  if (!existsSync(manifestPath)) throw new KantineError('release_tampered', `${dir} has no manifest.json`);
-  if (!existsSync(sigPath)) throw new KantineError('release_unsigned', `${dir} has no manifest.sig`);
-  const body = readFileSync(manifestPath);
-  const signature = Buffer.from(readFileSync(sigPath, 'utf8').trim(), 'base64');
-  if (!verify(null, body, key(publicPem, 'public'), signature)) {
-    throw new KantineError('release_tampered', 'the signature does not match manifest.json and this release key');
-  }
-  const manifest = JSON.parse(body.toString('utf8')) as ReleaseManifest;
-  const problems: string[] = [];
-  const present = listFiles(dir)
-    .map((p) => relative(dir, p))
-    .filter((p) => p !== 'manifest.json' && p !== 'manifest.sig');
-  for (const [path, hash] of Object.entries(manifest.files)) {
-    if (!present.includes(path)) problems.push(`${path} is missing`);
-    else if (sha256(join(dir, path)) !== hash) problems.push(`${path} was changed`);
-  }
-  for (const path of present) if (!(path in manifest.files)) problems.push(`${path} was added`);
-  if (problems.length)
-    throw new KantineError('release_tampered', `release ${manifest.version} is not as signed`, problems);
-  return manifest;
-}
+export { type ReleaseManifest, verifyRelease } from '@kantine/reader';

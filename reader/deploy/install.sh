@@ -1,18 +1,22 @@
 #!/bin/sh
 # kantine reader: install or update on Raspberry Pi OS (Debian bookworm or later), as root.
 #
-#   sudo ./install.sh [--config reader.json]      from inside an unpacked reader release
-#   ./install.sh --root DIR [--config reader.json] lay everything out under DIR instead (a test
-#                                                  root): no packages, no kernel, no systemctl
+#   sudo ./install.sh [--config reader.json] [--release-key kantine-release.pub.pem]
+#                          from inside an unpacked reader release
+#   ./install.sh --root DIR [--config …] [--release-key …]
+#                          lay everything out under DIR instead (a test root): no packages, no
+#                          kernel, no users, no systemctl
 #
 # It installs pcscd and the CCID driver, keeps the kernel's pn533 NFC drivers off the reader,
 # creates the service user kantine-reader, copies the release into the idle one of two slots
-# (/opt/kantine-reader/slots/a and b; `current` points at the one in use), installs the config
-# (never overwriting one already there) and the systemd unit, and starts the reader.
+# (/opt/kantine-reader/slots/a and b; `current` points at the one in use) with the launcher that
+# rolls back a failed update, installs the config (never overwriting one already there), the
+# public release key updates are checked with, and the systemd unit, and starts the reader.
 set -eu
 
 ROOT=""
 CONFIG=""
+RELEASE_KEY=""
 SERVICE_USER=kantine-reader
 NODE_MIN_MAJOR=20
 NODE_MIN_MINOR=19
@@ -36,8 +40,13 @@ while [ $# -gt 0 ]; do
       CONFIG=$2
       shift 2
       ;;
+    --release-key)
+      [ $# -ge 2 ] || fail "--release-key needs a file"
+      RELEASE_KEY=$2
+      shift 2
+      ;;
     -h | --help)
-      sed -n '2,12p' "$0"
+      sed -n '2,14p' "$0"
       exit 0
       ;;
     *) fail "unknown option $1 (see --help)" ;;
@@ -56,6 +65,7 @@ if [ ! -f "$RELEASE_DIR/manifest.json" ] || [ ! -f "$RELEASE_DIR/app/kantine-rea
   fail "$RELEASE_DIR is not an unpacked reader release (manifest.json, app/kantine-reader.mjs)"
 fi
 if [ -n "$CONFIG" ] && [ ! -f "$CONFIG" ]; then fail "--config $CONFIG does not exist"; fi
+if [ -n "$RELEASE_KEY" ] && [ ! -f "$RELEASE_KEY" ]; then fail "--release-key $RELEASE_KEY does not exist"; fi
 
 # ── Node ───────────────────────────────────────────────────────────────────────────────────────
 NODE=$(command -v node || true)
@@ -118,6 +128,7 @@ if [ -L "$BASE/current" ]; then
   ln -sfn "$(readlink "$BASE/current")" "$BASE/previous"
 fi
 ln -sfn "slots/$slot" "$BASE/current"
+install -m 0755 "$RELEASE_DIR/deploy/launch.sh" "$BASE/launch.sh"
 
 # ── Config: never overwritten (it holds the reader's own secret) ───────────────────────────────
 mkdir -p "$ROOT/etc/kantine" "$ROOT/var/lib/kantine-reader"
@@ -128,9 +139,12 @@ if [ -n "$CONFIG" ]; then
     install -m 0640 "$CONFIG" "$ROOT/etc/kantine/reader.json"
   fi
 fi
+if [ -n "$RELEASE_KEY" ]; then install -m 0644 "$RELEASE_KEY" "$ROOT/etc/kantine/release.pub.pem"; fi
 if [ -n "$OWNER" ]; then
   [ -f "$ROOT/etc/kantine/reader.json" ] && chown "$OWNER" "$ROOT/etc/kantine/reader.json"
   chown "$SERVICE_USER:$SERVICE_USER" "$ROOT/var/lib/kantine-reader"
+  # the reader installs updates into its idle slot and switches `current` itself
+  chown -R "$SERVICE_USER:$SERVICE_USER" "$BASE"
 fi
 
 # ── systemd ────────────────────────────────────────────────────────────────────────────────────

@@ -26,6 +26,12 @@ export const ReaderFileConfig = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    /** The gateway's HTTP address, where releases are fetched (set by enrolment). */
+    gateway_http: Type.Optional(Type.String({ pattern: '^https?://' })),
+    /** The municipality's public release key: updates signed with anything else are refused. */
+    release_key_file: Type.String({ default: '/etc/kantine/release.pub.pem' }),
+    /** Where the reader keeps its credentials, the site CA and the state of an update. */
+    state_dir: Type.String({ default: '/var/lib/kantine-reader' }),
     answer_timeout_ms: Type.Integer({ minimum: 500, maximum: 10_000, default: 3_000 }),
     resend_interval_ms: Type.Integer({ minimum: 100, maximum: 5_000, default: 500 }),
   },

@@ -36,13 +36,14 @@ export const ReaderSetupFile = Type.Object(
         { additionalProperties: false },
       ),
     ),
-    state_dir: Type.String({ default: '/var/lib/kantine-reader' }),
   },
   { additionalProperties: false },
 );
 export type ReaderSetupFile = Static<typeof ReaderSetupFile>;
 
 interface Credentials {
+  /** The gateway's HTTP address (where it enrolled; releases come from there). */
+  gateway_http?: string;
   reader_id: string;
   site: string;
   till_id: string;
@@ -110,7 +111,8 @@ export async function resolveReaderConfig(
   onEnrolled?: (c: { reader_id: string; till_id: string; broker_url: string }) => void,
 ): Promise<ReaderFileConfig> {
   const file = loadConfigFile(ReaderSetupFile, path, 'reader config');
-  const { enrol, state_dir, ...rest } = file;
+  const { enrol, ...rest } = file;
+  const state_dir = rest.state_dir;
   if (rest.reader_id && rest.site && rest.broker) return parseReaderConfig(rest);
   const credentialsPath = join(state_dir, 'credentials.json');
   let creds: Credentials;
@@ -121,7 +123,7 @@ export async function resolveReaderConfig(
     const got = await enrolReader(enrol, rest.reader_id ?? (new RegExp(ID_PATTERN).test(host) ? host : undefined));
     mkdirSync(state_dir, { recursive: true, mode: 0o700 });
     const { ca_pem, ...keep } = got;
-    creds = keep;
+    creds = { ...keep, gateway_http: enrol.url };
     if (ca_pem) {
       creds.ca_file = join(state_dir, 'site-ca.pem');
       writeFileSync(creds.ca_file, ca_pem);
@@ -139,6 +141,7 @@ export async function resolveReaderConfig(
     ...rest,
     reader_id: creds.reader_id,
     site: creds.site,
+    ...(rest.gateway_http || creds.gateway_http ? { gateway_http: rest.gateway_http ?? creds.gateway_http } : {}),
     broker: { url: creds.broker_url, secret: creds.secret, ...(creds.ca_file ? { ca_file: creds.ca_file } : {}) },
   });
 }

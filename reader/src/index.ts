@@ -2,6 +2,7 @@ export type { CardPort, CardPortEvents } from './card-port.ts';
 export { loadReaderConfig, parseReaderConfig, ReaderFileConfig } from './config.ts';
 export { READER_VERSION, ReaderDaemon, type ReaderDaemonOptions } from './daemon.ts';
 export { enrolReader, ReaderSetupFile, resolveReaderConfig } from './enrol.ts';
+export { type UpdateOutcome, Updater, type UpdaterOptions } from './updater.ts';
 export {
   Acr122uFeedback,
   acr122uApdu,
@@ -13,5 +14,13 @@ export {
 } from './feedback.ts';
 export { setNoDelay } from './mqtt-options.ts';
 export { loadNfcPcsc, PcscPort, pcscdListening } from './pcsc-port.ts';
+export {
+  listFiles,
+  type ReleaseManifest,
+  releasePublicKey,
+  sha256File,
+  verifyManifest,
+  verifyRelease,
+} from './release.ts';
 export { SimulatedPort } from './sim-port.ts';
 export { TapClient, type TapResult, type TapTiming } from './tap-client.ts';

@@ -12,11 +12,13 @@ import { parseArgs } from 'node:util';
 import { KantineError } from '@kantine/protocol';
 import pino from 'pino';
 import type { CardPort } from './card-port.ts';
-import { ReaderDaemon } from './daemon.ts';
+import type { ReaderFileConfig } from './config.ts';
+import { READER_VERSION, ReaderDaemon } from './daemon.ts';
 import { resolveReaderConfig } from './enrol.ts';
 import { Acr122uFeedback, ConsoleFeedback, type Feedback } from './feedback.ts';
 import { loadNfcPcsc, PcscPort } from './pcsc-port.ts';
 import { SimulatedPort } from './sim-port.ts';
+import { Updater } from './updater.ts';
 
 const log = pino({ name: 'reader', level: process.env.LOG_LEVEL ?? 'info' });
 
@@ -57,12 +59,58 @@ async function main(): Promise<void> {
   }
 
   const daemon = new ReaderDaemon({ config, port, feedback, log });
-  await daemon.start();
   const shutdown = () => {
     void daemon.stop().finally(() => process.exit(0));
   };
+  startUpdater(config, daemon, shutdown);
+  await daemon.start();
   process.once('SIGINT', shutdown);
   process.once('SIGTERM', shutdown);
+}
+
+// An update not confirmed this long after start counts as failed: exit, and launch.sh counts it.
+const HEALTH_DEADLINE_MS = 30_000;
+
+/** Self-update from the gateway, on a Pi set up by install.sh (two slots, a release key). */
+function startUpdater(config: ReaderFileConfig, daemon: ReaderDaemon, restart: () => void): void {
+  const base = process.env.KANTINE_READER_BASE ?? '/opt/kantine-reader';
+  const why = config.gateway_http
+    ? Updater.unavailable({ base, publicKeyFile: config.release_key_file })
+    : 'no gateway_http (enrol, or set it in reader.json)';
+  if (why) {
+    log.info({ why }, 'updates from the gateway are off');
+    return;
+  }
+  const updater = new Updater({
+    base,
+    state: config.state_dir,
+    publicKeyFile: config.release_key_file,
+    gatewayHttp: config.gateway_http as string,
+    version: READER_VERSION,
+    log,
+    restart,
+  });
+  if (updater.pending === READER_VERSION) {
+    log.info({ version: READER_VERSION }, 'started after an update: waiting to be connected and configured');
+    setTimeout(() => {
+      if (updater.pending !== READER_VERSION) return;
+      log.error({ version: READER_VERSION }, 'not healthy in time after the update: exiting (launch.sh rolls back)');
+      process.exit(1);
+    }, HEALTH_DEADLINE_MS).unref();
+  }
+  daemon.on('config', (cfg) => {
+    updater.confirm();
+    updater.apply(cfg).then(
+      (outcome) => {
+        if (outcome === 'failed_before')
+          log.warn({ version: cfg.release?.version }, 'this release failed here before: not tried again');
+      },
+      (err: unknown) => {
+        const e = err as KantineError;
+        log.warn({ code: e.code, err: e.message, details: e.details }, 'update refused');
+      },
+    );
+  });
 }
 
 main().catch((err: unknown) => {

@@ -1,0 +1,83 @@
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { KantineError } from '@kantine/protocol';
+import { verifyRelease } from '@kantine/reader';
+import type { GatewayConfig } from './config.ts';
+import type { Ledger } from './ledger.ts';
+
+const TARGET = 'reader_release';
+
+/**
+ * The reader releases a gateway hands out (docs/operations/it-guide.md): published ones are kept
+ * in a folder, checked against the municipality's public release key on the way in, and served
+ * read-only under /releases/<version>/. The target — the version every reader of the site should
+ * run — is a setting in the ledger, sent to the readers in their retained config.
+ */
+export class ReleaseStore {
+  readonly dir: string;
+
+  constructor(
+    private readonly ledger: Ledger,
+    private readonly config: GatewayConfig,
+  ) {
+    this.dir = config.releases.dir ?? join(dirname(config.database), 'releases');
+  }
+
+  private publicKey(): string {
+    const file = this.config.releases.public_key_file;
+    if (!file)
+      throw new KantineError(
+        'config_invalid',
+        'releases.public_key_file is not set: the gateway cannot check releases',
+      );
+    return readFileSync(file, 'utf8');
+  }
+
+  /** Checks a built release and keeps it; the same release again changes nothing. */
+  publish(source: string): string {
+    const manifest = verifyRelease(source, this.publicKey());
+    const dest = join(this.dir, manifest.version);
+    if (existsSync(dest)) {
+      const kept = readFileSync(join(dest, 'manifest.json'), 'utf8');
+      if (kept === readFileSync(join(source, 'manifest.json'), 'utf8')) return manifest.version;
+      throw new KantineError(
+        'invalid_request',
+        `another release ${manifest.version} is already published: give this one a new version`,
+      );
+    }
+    mkdirSync(this.dir, { recursive: true });
+    const staging = `${dest}.publishing`;
+    rmSync(staging, { recursive: true, force: true });
+    cpSync(source, staging, { recursive: true });
+    verifyRelease(staging, this.publicKey());
+    cpSync(staging, dest, { recursive: true });
+    rmSync(staging, { recursive: true, force: true });
+    return manifest.version;
+  }
+
+  list(): string[] {
+    if (!existsSync(this.dir)) return [];
+    return readdirSync(this.dir)
+      .filter((v) => existsSync(join(this.dir, v, 'manifest.json')) && !v.endsWith('.publishing'))
+      .sort();
+  }
+
+  get target(): string | undefined {
+    return this.ledger.db.prepare<[string], { value: string }>('SELECT value FROM settings WHERE key = ?').get(TARGET)
+      ?.value;
+  }
+
+  /** Sets (or with undefined clears) the version the site's readers should run. */
+  setTarget(version: string | undefined): void {
+    if (version === undefined) {
+      this.ledger.db.prepare('DELETE FROM settings WHERE key = ?').run(TARGET);
+      return;
+    }
+    if (!this.list().includes(version)) {
+      throw new KantineError('not_found', `release ${version} is not published here (kantine-gateway release publish)`);
+    }
+    this.ledger.db
+      .prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value')
+      .run(TARGET, version);
+  }
+}

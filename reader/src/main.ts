@@ -90,6 +90,7 @@ function startUpdater(config: ReaderFileConfig, daemon: ReaderDaemon, restart: (
     log,
     restart,
   });
+  updater.clearStale();
   if (updater.pending === READER_VERSION) {
     log.info({ version: READER_VERSION }, 'started after an update: waiting to be connected and configured');
     setTimeout(() => {

@@ -63,6 +63,18 @@ export class Updater {
     return existsSync(to) ? readFileSync(to, 'utf8').trim() : undefined;
   }
 
+  /**
+   * An update cut off before it switched slots (the Pi lost power while downloading) leaves a
+   * pending mark while the old slot still runs: forget it, or launch.sh would count the old
+   * version's starts against the new one.
+   */
+  clearStale(): void {
+    const from = join(this.pendingDir, 'from');
+    if (existsSync(from) && readFileSync(from, 'utf8').trim() === readlinkSync(join(this.o.base, 'current'))) {
+      rmSync(this.pendingDir, { recursive: true, force: true });
+    }
+  }
+
   /** The new version is connected and configured: the update stays. */
   confirm(): void {
     const version = this.pending;

@@ -129,6 +129,8 @@ if [ -L "$BASE/current" ]; then
 fi
 ln -sfn "slots/$slot" "$BASE/current"
 install -m 0755 "$RELEASE_DIR/deploy/launch.sh" "$BASE/launch.sh"
+# An update the reader had pending is overtaken by this install: launch.sh must not roll it back.
+rm -rf "$ROOT/var/lib/kantine-reader/update"
 
 # ── Config: never overwritten (it holds the reader's own secret) ───────────────────────────────
 mkdir -p "$ROOT/etc/kantine" "$ROOT/var/lib/kantine-reader"

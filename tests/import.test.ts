@@ -107,15 +107,24 @@ test.serial(
     t.like(again.json, { created: 0, updated: 0, unchanged: 4, opening_balance_ore: 0, cards_added: 0 });
     t.deepEqual(await snapshot(central), after);
 
-    // A corrected file (Noah got a limit) changes that child only.
+    // A corrected file (Noah got a limit, Søren his CPR number) changes those children only.
     const corrected = file(
       dir,
       'rettet.csv',
-      [HEADER, GOOD[0], '1002;Noah;Hansen;;0;;40;;;', ...GOOD.slice(2)],
+      [
+        HEADER,
+        GOOD[0],
+        '1002;Noah;Hansen;;0;;40;;;',
+        '1003;Søren;Ærø;030317-1111;1.234,50;;;150;500;04 11 22 33 44 55 66',
+        GOOD[3],
+      ],
       'utf8',
     );
     const third = await run([corrected]);
-    t.like(third.json, { created: 0, updated: 1, unchanged: 3, opening_balance_ore: 0 });
+    t.like(third.json, { created: 0, updated: 2, unchanged: 2, opening_balance_ore: 0 });
+    t.deepEqual(await central.service.central.db.query("SELECT cpr FROM accounts WHERE id = 'elev-1003'"), [
+      { cpr: '030317-1111' },
+    ]);
   },
 );
 

@@ -499,8 +499,9 @@ export class Central {
     const [existing] = await t.sql.query<{
       first_name: string;
       last_name: string;
+      cpr: string | null;
       auto_topup_ore: number | null;
-    }>('SELECT first_name, last_name, auto_topup_ore FROM accounts WHERE id = $1 FOR UPDATE', [r.account_id]);
+    }>('SELECT first_name, last_name, cpr, auto_topup_ore FROM accounts WHERE id = $1 FOR UPDATE', [r.account_id]);
     const sites = existing
       ? (
           await t.sql.query<{ site_id: string }>('SELECT site_id FROM account_sites WHERE account_id = $1', [
@@ -519,6 +520,8 @@ export class Central {
       existing.first_name === r.first_name &&
       existing.last_name === r.last_name &&
       existing.auto_topup_ore === r.auto_topup_ore &&
+      // a file without a CPR number leaves the one central has
+      (!r.cpr || existing.cpr?.replace('-', '') === r.cpr.replace('-', '')) &&
       sites.includes(site) &&
       sameLimits
     ) {

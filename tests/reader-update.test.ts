@@ -149,17 +149,22 @@ test('a reader updates itself from the gateway, rolls back a release that fails 
   const pi = supervise(t, root, config);
   await first;
 
-  // A good release: fetched, checked, installed into slot b, switched to, confirmed.
+  // A good release, tried at this one till first: fetched, checked, installed into slot b,
+  // switched to, confirmed. The rest of the site has no target yet.
   t.regex(await gw('publish', v110 as string), /published\t1\.1\.0/);
   const updated = onVersion(site, '1.1.0');
-  await gw('target', '1.1.0');
+  t.regex(await gw('target', '1.1.0', '--reader', 'r-pi'), /target\t1\.1\.0\tr-pi/);
   await updated;
+  t.regex(await gw('list'), /^1\.1\.0\ttarget r-pi$/m);
+  t.is(site.gateway.releases.target(), undefined);
+  t.is(site.gateway.releases.target('r-pi'), '1.1.0');
   t.is(current(), 'slots/b');
   await logSays(pi, /update confirmed/);
   t.false(existsSync(join(root, 'var/lib/kantine-reader/update')), 'confirmed: nothing pending');
 
   // A signed release that dies at start: launch.sh goes back to slot b after three starts.
   await gw('publish', v120 as string);
+  await gw('target', 'none', '--reader', 'r-pi'); // from now on the reader follows the site
   const startsBefore = pi.starts;
   const back = waitForEvent<[ReaderStatus]>(
     site.gateway,
@@ -200,5 +205,7 @@ test('a reader updates itself from the gateway, rolls back a release that fails 
   t.regex(String((refused as { stderr?: string }).stderr), /release_tampered/);
   const unknown = await t.throwsAsync(gw('target', '9.9.9'));
   t.regex(String((unknown as { stderr?: string }).stderr), /not_found/);
-  t.regex(await gw('list'), /^1\.3\.0\ttarget$/m);
+  t.regex(await gw('list'), /^1\.3\.0\ttarget \*$/m);
+  const noReader = await t.throwsAsync(gw('target', '1.1.0', '--reader', 'ukendt'));
+  t.regex(String((noReader as { stderr?: string }).stderr), /unknown_reader/);
 });

@@ -102,8 +102,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   tls: { key_file: string; cert_file: string; ca_file?: string } | undefined;
   private enrolmentsRef: Enrolments | undefined;
   private releasesRef: ReleaseStore | undefined;
-  // The reader release last sent in the readers' configs.
-  private releaseTarget: string | undefined;
+  // The release targets (site-wide and per reader) last sent in the readers' configs.
+  private releaseTargets = '';
 
   constructor(private readonly opts: GatewayOptions) {
     super();
@@ -154,7 +154,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 
     this.enrolmentsRef = new Enrolments(this.ledgerRef, this.clock);
     this.releasesRef = new ReleaseStore(this.ledgerRef, config);
-    this.releaseTarget = this.releasesRef.target;
+    this.releaseTargets = JSON.stringify(this.releasesRef.targets());
     if (config.mqtt.mode === 'embedded') {
       const tls = config.mqtt.tls;
       this.tls =
@@ -331,10 +331,10 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 
   /** A new target release (set here or by `kantine-gateway release target`) goes to every reader. */
   checkReleaseTarget(): void {
-    const target = this.releases.target;
-    if (target === this.releaseTarget) return;
-    this.releaseTarget = target;
-    this.log.info({ version: target ?? null }, 'reader release target');
+    const targets = JSON.stringify(this.releases.targets());
+    if (targets === this.releaseTargets) return;
+    this.releaseTargets = targets;
+    this.log.info({ targets: JSON.parse(targets) }, 'reader release targets');
     for (const r of this.readerCache.values()) this.publishReaderConfig(r.id);
   }
 
@@ -469,10 +469,9 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       place_name: place?.name ?? '',
       answer_timeout_ms: this.config.readers.answer_timeout_ms,
       resend_interval_ms: this.config.readers.resend_interval_ms,
-      ...(this.releaseTarget
-        ? { release: { version: this.releaseTarget, path: `/releases/${this.releaseTarget}/` } }
-        : {}),
     };
+    const release = this.releases.target(readerId);
+    if (release) cfg.release = { version: release, path: `/releases/${release}/` };
     this.bus.publish(readerTopic(this.config.site.id, readerId, 'config'), JSON.stringify(cfg), {
       qos: 1,
       retain: true,

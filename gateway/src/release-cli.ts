@@ -1,6 +1,6 @@
 /**
  * kantine-gateway release publish <release-folder> --config F   (checked with releases.public_key_file)
- * kantine-gateway release target <version>|none --config F
+ * kantine-gateway release target <version>|none [--reader <id>] --config F
  * kantine-gateway release list --config F
  *
  * The site's readers fetch the target release from the gateway, check it and install it into
@@ -14,13 +14,13 @@ import { loadGatewayConfig } from './config.ts';
 import { Ledger } from './ledger.ts';
 import { ReleaseStore } from './releases.ts';
 
-const USAGE = 'usage: kantine-gateway release publish <folder> | target <version>|none | list';
+const USAGE = 'usage: kantine-gateway release publish <folder> | target <version>|none [--reader <id>] | list';
 
 export async function releaseCommand(argv: string[], configPath: string): Promise<void> {
-  const { positionals } = parseArgs({
+  const { positionals, values } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { config: { type: 'string', short: 'c' } },
+    options: { config: { type: 'string', short: 'c' }, reader: { type: 'string' } },
   });
   const [verb, arg] = positionals;
   const config = loadGatewayConfig(configPath);
@@ -35,12 +35,16 @@ export async function releaseCommand(argv: string[], configPath: string): Promis
       }
       case 'target':
         if (!arg) throw new KantineError('invalid_request', USAGE);
-        store.setTarget(arg === 'none' ? undefined : arg);
-        process.stdout.write(`target\t${arg}\n`);
+        store.setTarget(arg === 'none' ? undefined : arg, values.reader);
+        process.stdout.write(`target\t${arg}${values.reader ? `\t${values.reader}` : ''}\n`);
         return;
       case 'list': {
-        const target = store.target;
-        for (const v of store.list()) process.stdout.write(`${v}${v === target ? '\ttarget' : ''}\n`);
+        // each version, then who runs it: `*` the whole site, or single readers
+        const targets = Object.entries(store.targets());
+        for (const v of store.list()) {
+          const who = targets.filter(([, version]) => version === v).map(([reader]) => reader);
+          process.stdout.write(`${v}${who.length ? `\ttarget ${who.join(' ')}` : ''}\n`);
+        }
         return;
       }
       default:

@@ -10,8 +10,9 @@ const TARGET = 'reader_release';
 /**
  * The reader releases a gateway hands out (docs/operations/it-guide.md): published ones are kept
  * in a folder, checked against the municipality's public release key on the way in, and served
- * read-only under /releases/<version>/. The target — the version every reader of the site should
- * run — is a setting in the ledger, sent to the readers in their retained config.
+ * read-only under /releases/<version>/. The target — the version the site's readers should run,
+ * and optionally another for single readers — is a setting in the ledger, sent to the readers in
+ * their retained config.
  */
 export class ReleaseStore {
   readonly dir: string;
@@ -62,15 +63,34 @@ export class ReleaseStore {
       .sort();
   }
 
-  get target(): string | undefined {
-    return this.ledger.db.prepare<[string], { value: string }>('SELECT value FROM settings WHERE key = ?').get(TARGET)
-      ?.value;
+  /** The version a reader should run: its own target if IT set one, else the site's. */
+  target(readerId?: string): string | undefined {
+    const get = (key: string) =>
+      this.ledger.db.prepare<[string], { value: string }>('SELECT value FROM settings WHERE key = ?').get(key)?.value;
+    return (readerId ? get(`${TARGET}:${readerId}`) : undefined) ?? get(TARGET);
   }
 
-  /** Sets (or with undefined clears) the version the site's readers should run. */
-  setTarget(version: string | undefined): void {
+  /** Every target set, site-wide (`*`) and per reader: what the readers' configs follow. */
+  targets(): Record<string, string> {
+    const rows = this.ledger.db
+      .prepare<[string, string], { key: string; value: string }>(
+        'SELECT key, value FROM settings WHERE key = ? OR key LIKE ? ORDER BY key',
+      )
+      .all(TARGET, `${TARGET}:%`);
+    return Object.fromEntries(rows.map((r) => [r.key === TARGET ? '*' : r.key.slice(TARGET.length + 1), r.value]));
+  }
+
+  /**
+   * Sets (or with undefined clears) the version the site's readers should run, or one reader's
+   * (a release tried at one till before the whole site).
+   */
+  setTarget(version: string | undefined, readerId?: string): void {
+    const key = readerId ? `${TARGET}:${readerId}` : TARGET;
+    if (readerId && !this.ledger.listReaders().some((r) => r.id === readerId)) {
+      throw new KantineError('unknown_reader', `no reader ${readerId}`);
+    }
     if (version === undefined) {
-      this.ledger.db.prepare('DELETE FROM settings WHERE key = ?').run(TARGET);
+      this.ledger.db.prepare('DELETE FROM settings WHERE key = ?').run(key);
       return;
     }
     if (!this.list().includes(version)) {
@@ -78,6 +98,6 @@ export class ReleaseStore {
     }
     this.ledger.db
       .prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value')
-      .run(TARGET, version);
+      .run(key, version);
   }
 }

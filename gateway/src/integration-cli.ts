@@ -11,9 +11,7 @@ import { parseArgs } from 'node:util';
 import { ID_PATTERN, KantineError } from '@kantine/protocol';
 import { hashSecret, newSecret } from '@kantine/protocol/credentials';
 import { INTEGRATION_USER_PREFIX } from './acl.ts';
-import { systemClock } from './clock.ts';
-import { loadGatewayConfig } from './config.ts';
-import { Ledger } from './ledger.ts';
+import { withLedger } from './cli-ledger.ts';
 
 export async function integrationCommand(argv: string[], configPath: string): Promise<void> {
   const { positionals } = parseArgs({
@@ -22,8 +20,7 @@ export async function integrationCommand(argv: string[], configPath: string): Pr
     options: { config: { type: 'string', short: 'c' } },
   });
   const [verb, id, ...nameParts] = positionals;
-  const ledger = new Ledger(loadGatewayConfig(configPath).database, systemClock);
-  try {
+  await withLedger(configPath, async (ledger) => {
     switch (verb) {
       case 'list':
         for (const i of ledger.listIntegrations()) {
@@ -53,7 +50,5 @@ export async function integrationCommand(argv: string[], configPath: string): Pr
       default:
         throw new KantineError('invalid_request', 'usage: kantine-gateway integration add|list|revoke …');
     }
-  } finally {
-    ledger.close();
-  }
+  });
 }

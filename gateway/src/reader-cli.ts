@@ -9,10 +9,9 @@
  */
 import { parseArgs } from 'node:util';
 import { ID_PATTERN, KantineError } from '@kantine/protocol';
+import { withLedger } from './cli-ledger.ts';
 import { systemClock } from './clock.ts';
-import { loadGatewayConfig } from './config.ts';
 import { DEFAULT_TOKEN_HOURS, Enrolments } from './enrolment.ts';
-import { Ledger } from './ledger.ts';
 
 const USAGE = 'usage: kantine-gateway reader enrol --till <till> [--reader <id>] [--hours N] | list | revoke <id>';
 
@@ -28,8 +27,7 @@ export async function readerCommand(argv: string[], configPath: string): Promise
     },
   });
   const [verb, id] = positionals;
-  const ledger = new Ledger(loadGatewayConfig(configPath).database, systemClock);
-  try {
+  await withLedger(configPath, async (ledger) => {
     switch (verb) {
       case 'enrol': {
         if (!values.till) throw new KantineError('invalid_request', USAGE);
@@ -74,7 +72,5 @@ export async function readerCommand(argv: string[], configPath: string): Promise
       default:
         throw new KantineError('invalid_request', USAGE);
     }
-  } finally {
-    ledger.close();
-  }
+  });
 }

@@ -9,9 +9,7 @@
  */
 import { parseArgs } from 'node:util';
 import { KantineError } from '@kantine/protocol';
-import { systemClock } from './clock.ts';
-import { loadGatewayConfig } from './config.ts';
-import { Ledger } from './ledger.ts';
+import { withLedger } from './cli-ledger.ts';
 import { ReleaseStore } from './releases.ts';
 
 const USAGE = 'usage: kantine-gateway release publish <folder> | target <version>|none [--reader <id>] | list';
@@ -23,9 +21,7 @@ export async function releaseCommand(argv: string[], configPath: string): Promis
     options: { config: { type: 'string', short: 'c' }, reader: { type: 'string' } },
   });
   const [verb, arg] = positionals;
-  const config = loadGatewayConfig(configPath);
-  const ledger = new Ledger(config.database, systemClock);
-  try {
+  await withLedger(configPath, async (ledger, config) => {
     const store = new ReleaseStore(ledger, config);
     switch (verb) {
       case 'publish': {
@@ -50,7 +46,5 @@ export async function releaseCommand(argv: string[], configPath: string): Promis
       default:
         throw new KantineError('invalid_request', USAGE);
     }
-  } finally {
-    ledger.close();
-  }
+  });
 }

@@ -10,9 +10,7 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { ID_PATTERN, KantineError } from '@kantine/protocol';
 import { hashSecret } from '@kantine/protocol/credentials';
-import { systemClock } from './clock.ts';
-import { loadGatewayConfig } from './config.ts';
-import { Ledger } from './ledger.ts';
+import { withLedger } from './cli-ledger.ts';
 
 async function readLine(): Promise<string> {
   const rl = createInterface({ input: process.stdin, terminal: false });
@@ -30,8 +28,7 @@ export async function staffCommand(argv: string[], configPath: string): Promise<
     options: { config: { type: 'string', short: 'c' } },
   });
   const [verb, id, ...nameParts] = positionals;
-  const ledger = new Ledger(loadGatewayConfig(configPath).database, systemClock);
-  try {
+  await withLedger(configPath, async (ledger) => {
     switch (verb) {
       case 'list':
         for (const s of ledger.listStaff()) process.stdout.write(`${s.id}\t${s.name}\n`);
@@ -56,7 +53,5 @@ export async function staffCommand(argv: string[], configPath: string): Promise<
       default:
         throw new KantineError('invalid_request', 'usage: kantine-gateway staff add|list|remove …');
     }
-  } finally {
-    ledger.close();
-  }
+  });
 }

@@ -204,13 +204,14 @@ test('kantine-card twin: a person makes, programs and taps a card twin by hand; 
   const app = KEYS.appMaster.toString('hex');
   const sdm = KEYS.sdmMaster.toString('hex');
   const first = waitForEvent<[TapResult, CardRead]>(reader.daemon, 'result', () => true, 20_000);
-  const out = await shell(`new emma ${EMMA}\nprogram emma TEST-01 ${app} ${sdm}\ntap emma\nlist\nquit\n`);
+  // held 2 s, not a child's 0.7 s: pcscd polls every 400 ms, and CI runs other heavy files beside
+  const out = await shell(`new emma ${EMMA}\nprogram emma TEST-01 ${app} ${sdm}\ntap emma 2000\nlist\nquit\n`);
   t.regex(out, /emma: programmed/);
   t.regex(out, /emma tapped/, out);
   t.like((await first)[1], { kind: 'ntag424', uid: EMMA, batch: 'TEST-01' });
   t.like((await first)[0], { decision: { outcome: 'balance', card_kind: 'ntag424' } });
   const second = waitForEvent<[TapResult]>(reader.daemon, 'result', () => true, 20_000);
-  const again = await shell('tap emma\nlist\n');
+  const again = await shell('tap emma 2000\nlist\n');
   t.regex(again, /emma tapped/, again);
   t.regex(again, /read counter 2/);
   t.like((await second)[0], { decision: { outcome: 'balance' } }, 'not a replay: the counter was kept');

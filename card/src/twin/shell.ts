@@ -13,7 +13,8 @@ const HELP = `commands:
   new NAME [UID]                      a factory-fresh NTAG 424 DNA (random UID unless given)
   legacy NAME UID                     a UID-only card
   program NAME BATCH APPKEY SDMKEY [URL]   make NAME a kantine card of a batch (keys: 32 hex digits)
-  insert NAME | remove | tap NAME     lay a card on the reader, take it away, or both (0.7 s)
+  insert NAME | remove | tap NAME [MS]   lay a card on the reader, take it away, or both
+                                      (held 700 ms, or MS: 100 to 10000)
   list | help | quit`;
 
 /**
@@ -101,12 +102,18 @@ export async function twinShell(opts: { state: string; slot: number; host: strin
         case 'remove':
           remove();
           break;
-        case 'tap':
+        case 'tap': {
+          const hold = args[1] === undefined ? 700 : Number(args[1]);
+          if (!Number.isInteger(hold) || hold < 100 || hold > 10_000) {
+            say('error: a tap is held 100 to 10000 ms');
+            break;
+          }
           await insert(args[0]);
-          await new Promise((r) => setTimeout(r, 700));
+          await new Promise((r) => setTimeout(r, hold));
           remove();
           say(`${args[0]} tapped`);
           break;
+        }
         case 'list':
           for (const [name, c] of cards) {
             const kind = c instanceof Ntag424Card ? `NTAG 424 DNA, read counter ${c.readCounter}` : 'UID-only';

@@ -7,14 +7,14 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LegacyUidCard, type Ntag424Card, type VirtualCard, VpcdLink } from '@kantine/card';
+import { LegacyUidCard, type Ntag424Card, VpcdLink } from '@kantine/card';
 import { repoRoot } from '@kantine/gateway';
 import type { CardRead, ReaderStatus } from '@kantine/protocol';
-import { loadNfcPcsc, PcscPort, parseReaderConfig, ReaderDaemon, type TapResult } from '@kantine/reader';
+import { loadNfcPcsc, PcscPort, type TapResult } from '@kantine/reader';
 import anyTest, { type TestFn } from 'ava';
 import { KEYS, programmedCard, registerCard } from './helpers/cards.ts';
-import { insertWhenReady, Pcscd, pcscMissing } from './helpers/pcscd.ts';
-import { cards, RecordingFeedback, silent, startSite, type TestSite } from './helpers/site.ts';
+import { insertWhenReady, Pcscd, pcscMissing, pcscReaderDaemon } from './helpers/pcscd.ts';
+import { cards, startSite, type TestSite } from './helpers/site.ts';
 import { waitForEvent } from './helpers/wait.ts';
 
 const missing = pcscMissing();
@@ -32,54 +32,13 @@ anyTest.after.always(async () => {
 });
 
 const EMMA = '04E0000000AA01';
+const VPCD_READER = 'Virtual PCD 00 00';
 
 async function pcscReader(t: import('ava').ExecutionContext, site: TestSite) {
-  const secret = await site.gateway.addReader('r-pcsc', 'till-1');
   const NFC = loadNfcPcsc();
   if (!NFC) throw new Error('nfc-pcsc did not load');
-  const port = new PcscPort(NFC, { readerName: 'Virtual PCD 00 00' });
-  const feedback = new RecordingFeedback();
-  const daemon = new ReaderDaemon({
-    config: parseReaderConfig({
-      reader_id: 'r-pcsc',
-      site: 'testskolen',
-      broker: { url: site.url, secret },
-      port: { kind: 'pcsc', reader_name: 'Virtual PCD 00 00' },
-    }),
-    port,
-    feedback,
-    log: silent,
-  });
-  const ready = waitForEvent<[boolean]>(port, 'ready', (r) => r, 10_000);
-  const configured = waitForEvent(daemon, 'config', () => true, 10_000);
-  await daemon.start();
-  await Promise.all([ready, configured]);
-  const links: VpcdLink[] = [];
-  t.teardown(async () => {
-    for (const l of links) l.remove();
-    // let pcscd see the card go (it polls every ~400 ms), or the next test's reader finds it there
-    await new Promise((r) => setTimeout(r, 800));
-    await daemon.stop();
-  });
-  return {
-    port,
-    daemon,
-    feedback,
-    /** Lays a card on the reader (until `remove`); resolves with the tap's result. */
-    async lay(card: VirtualCard): Promise<{ result: TapResult; read: CardRead; link: VpcdLink }> {
-      const link = new VpcdLink(card);
-      links.push(link);
-      const done = waitForEvent<[TapResult, CardRead]>(daemon, 'result', () => true, 15_000);
-      await insertWhenReady(link);
-      const [result, read] = await done;
-      return { result, read, link };
-    },
-    async tap(card: VirtualCard) {
-      const laid = await this.lay(card);
-      laid.link.remove();
-      return laid;
-    },
-  };
+  const port = new PcscPort(NFC, { readerName: VPCD_READER });
+  return pcscReaderDaemon(t, site, { readerId: 'r-pcsc', port, readerName: VPCD_READER });
 }
 
 const basket = async (site: TestSite) => {
@@ -158,9 +117,9 @@ test('the reader heals by itself when pcscd restarts', async (t) => {
   t.is(tapCount(site), 2);
 });
 
-test('the reader heals when its NFC reader is gone for a while and comes back', async (t) => {
-  // Without hardware the NFC reader cannot be unplugged; it disappears the way it does when its
-  // USB link drops under pcscd: the reader vanishes, and only later is there one again.
+test('the reader heals when pcscd is gone for longer than its give-up timer and comes back', async (t) => {
+  // pcscd stopped (a crash, an upgrade) with no reader for a while; the NFC reader unplugged and
+  // plugged back is tests/usb-hotplug.test.ts.
   const { site, emma } = await siteWithEmma(t);
   const reader = await pcscReader(t, site);
   const gone = waitForEvent<[boolean]>(reader.port, 'ready', (r) => !r, 10_000);

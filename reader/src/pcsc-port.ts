@@ -47,8 +47,9 @@ const RESTART_DELAY_MAX_MS = 2_000;
 // A reader gone this long without a new one appearing: rebuild the context anyway, as nfc-pcsc
 // can lose the error that should have told us it died.
 const ORPHAN_MS = 3_000;
-// pcscd's client socket (pcsc-lite's default; PCSCLITE_CSOCK_NAME moves it, as for libpcsclite).
-const PCSCD_SOCKET = process.env.PCSCLITE_CSOCK_NAME ?? '/run/pcscd/pcscd.comm';
+// pcscd's client socket (pcsc-lite's default; PCSCLITE_CSOCK_NAME moves it, as for libpcsclite,
+// which reads it when the first context is made).
+const pcscdSocket = () => process.env.PCSCLITE_CSOCK_NAME || '/run/pcscd/pcscd.comm';
 // The longest answer we read: a short APDU's 256 bytes and the status word.
 const MAX_RESPONSE = 258;
 // A failed read is retried this far apart, for this long, while pcscd still sees a card.
@@ -119,7 +120,7 @@ export class PcscPort extends EventEmitter<CardPortEvents> implements CardPort {
     // libpcsclite's SCardEstablishContext blocks the whole process while pcscd is down: only
     // build a context once pcscd answers on its socket.
     if (!(await pcscdListening())) {
-      if (!this.pcscdMissing) this.emit('error', new Error(`pcscd is not running (no answer on ${PCSCD_SOCKET})`));
+      if (!this.pcscdMissing) this.emit('error', new Error(`pcscd is not running (no answer on ${pcscdSocket()})`));
       this.pcscdMissing = true;
       this.scheduleRestart();
       return;
@@ -276,9 +277,9 @@ function closeQuietly(closable: { close(): void } | undefined): void {
 }
 
 /** Does pcscd accept connections on its socket? (A killed pcscd leaves the socket file behind.) */
-export function pcscdListening(): Promise<boolean> {
+export function pcscdListening(path = pcscdSocket()): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = createConnection({ path: PCSCD_SOCKET });
+    const socket = createConnection({ path });
     socket.once('connect', () => {
       socket.destroy();
       resolve(true);

@@ -3,8 +3,12 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { VPCD_PORT } from '@kantine/card';
-import { loadNfcPcsc } from '@kantine/reader';
+import { type VirtualCard, VPCD_PORT, VpcdLink } from '@kantine/card';
+import type { CardRead } from '@kantine/protocol';
+import { loadNfcPcsc, type PcscPort, parseReaderConfig, ReaderDaemon, type TapResult } from '@kantine/reader';
+import type { ExecutionContext } from 'ava';
+import { RecordingFeedback, silent, type TestSite } from './site.ts';
+import { waitForEvent } from './wait.ts';
 
 const VPCD_DRIVER = '/usr/lib/pcsc/drivers/serial/libifdvpcd.so';
 const SOCKET = '/run/pcscd/pcscd.comm';
@@ -61,22 +65,26 @@ function alive(pid: number): boolean {
   }
 }
 
-async function lock(): Promise<void> {
+/**
+ * Waits for a lock between test processes (a folder in the temp folder holding the holder's
+ * pid); resolves with its release. A lock left by a process that died is taken over.
+ */
+export async function takeTurn(path: string): Promise<() => void> {
   for (;;) {
     try {
-      mkdirSync(LOCK);
-      writeFileSync(join(LOCK, 'pid'), String(process.pid));
-      return;
+      mkdirSync(path);
+      writeFileSync(join(path, 'pid'), String(process.pid));
+      return () => rmSync(path, { recursive: true, force: true });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       let holder = Number.NaN;
       try {
-        holder = Number(readFileSync(join(LOCK, 'pid'), 'utf8'));
+        holder = Number(readFileSync(join(path, 'pid'), 'utf8'));
       } catch {
         // being written or removed: look again
       }
       // a test process that died holding it leaves it behind
-      if (Number.isInteger(holder) && !alive(holder)) rmSync(LOCK, { recursive: true, force: true });
+      if (Number.isInteger(holder) && !alive(holder)) rmSync(path, { recursive: true, force: true });
       else await sleep(200);
     }
   }
@@ -90,12 +98,11 @@ async function lock(): Promise<void> {
 export class Pcscd {
   private child: ChildProcess | undefined;
   private hadOne = running();
-  private locked = false;
+  private unlock: (() => void) | undefined;
 
   async start(): Promise<void> {
-    if (!this.locked) {
-      await lock();
-      this.locked = true;
+    if (!this.unlock) {
+      this.unlock = await takeTurn(LOCK);
       this.hadOne = running();
     }
     await this.kill();
@@ -109,7 +116,8 @@ export class Pcscd {
     if (this.child) {
       const child = this.child;
       this.child = undefined;
-      if (child.exitCode === null) {
+      // a pcscd killed from outside has a signal and no exit code: it will not exit again
+      if (child.exitCode === null && child.signalCode === null) {
         const exited = new Promise((r) => child.once('exit', r));
         child.kill('SIGKILL');
         await exited;
@@ -124,8 +132,8 @@ export class Pcscd {
   async restore(): Promise<void> {
     await this.kill();
     if (this.hadOne) spawn('/usr/sbin/pcscd', [], { stdio: 'ignore', detached: true }).unref();
-    if (this.locked) rmSync(LOCK, { recursive: true, force: true });
-    this.locked = false;
+    this.unlock?.();
+    this.unlock = undefined;
   }
 }
 
@@ -137,4 +145,62 @@ export async function insertWhenReady(link: { insert(): Promise<void> }): Promis
       () => false,
     ),
   );
+}
+
+/**
+ * A reader daemon on a PC/SC port at a test site, with feedback recorded. `lay` puts a card twin on
+ * the reader's vpcd slot until it is removed and resolves with the tap's result; `tap` lays it and
+ * lifts it again. Cards still lying there are lifted when the test ends.
+ */
+export async function pcscReaderDaemon(
+  t: ExecutionContext,
+  site: TestSite,
+  opts: { readerId: string; port: PcscPort; readerName: string; vpcdPort?: number },
+) {
+  const { port } = opts;
+  const secret = await site.gateway.addReader(opts.readerId, 'till-1');
+  const feedback = new RecordingFeedback();
+  const daemon = new ReaderDaemon({
+    config: parseReaderConfig({
+      reader_id: opts.readerId,
+      site: 'testskolen',
+      broker: { url: site.url, secret },
+      port: { kind: 'pcsc', reader_name: opts.readerName },
+    }),
+    port,
+    feedback,
+    log: silent,
+  });
+  const ready = waitForEvent<[boolean]>(port, 'ready', (r) => r, 10_000);
+  const configured = waitForEvent(daemon, 'config', () => true, 10_000);
+  await daemon.start();
+  await Promise.all([ready, configured]);
+  const links: VpcdLink[] = [];
+  t.teardown(async () => {
+    for (const l of links) l.remove();
+    // let pcscd see the card go (it polls every ~400 ms), or the next test's reader finds it there
+    await sleep(800);
+    await daemon.stop();
+  });
+  return {
+    port,
+    daemon,
+    feedback,
+    /** Lays a card on the reader (until `remove`); resolves with the tap's result. */
+    async lay(card: VirtualCard): Promise<{ result: TapResult; read: CardRead; link: VpcdLink }> {
+      const link = new VpcdLink(card, opts.vpcdPort);
+      links.push(link);
+      const done = waitForEvent<[TapResult, CardRead]>(daemon, 'result', () => true, 15_000);
+      await insertWhenReady(link);
+      const [result, read] = await done;
+      return { result, read, link };
+    },
+    /** Lays a card on the reader and lifts it once it has paid; pcscd has seen it go. */
+    async tap(card: VirtualCard) {
+      const laid = await this.lay(card);
+      laid.link.remove();
+      await sleep(800);
+      return laid;
+    },
+  };
 }

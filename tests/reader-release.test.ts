@@ -10,6 +10,7 @@ import {
   appendFileSync,
   cpSync,
   existsSync,
+  mkdirSync,
   mkdtempSync,
   readFileSync,
   readlinkSync,
@@ -24,7 +25,10 @@ import { kantine } from './helpers/cli.ts';
 import { cards, startSite } from './helpers/site.ts';
 import { until, waitForEvent } from './helpers/wait.ts';
 
+// libccid's config file, which the install script edits (Debian's libccid package)
+const CCID_PLIST = '/etc/libccid_Info.plist';
 const tools = ['shellcheck', 'systemd-analyze'].filter((tool) => spawnSync('which', [tool]).status !== 0);
+if (!existsSync(CCID_PLIST)) tools.push(`libccid (${CCID_PLIST})`);
 if (tools.length && process.env.CI)
   throw new Error(`the release tests must run in CI, but ${tools.join(', ')} is missing`);
 const test = (tools.length ? anyTest.skip : anyTest.serial) as TestFn;
@@ -191,7 +195,24 @@ test('the install script passes shellcheck, lays out a Pi in a test root with tw
   writeFileSync(config, '{"reader_id":"r-pi"}\n');
   const install = () =>
     execFileSync('sh', [join(rel, 'install.sh'), '--root', root, '--config', config], { encoding: 'utf8' });
-  t.regex(install(), /installing the release into slot a/);
+  // the CCID driver's own config, as Debian ships it: escape commands (LED, buzzer) not allowed
+  const ccid = join(root, 'etc/libccid_Info.plist');
+  mkdirSync(join(root, 'etc'), { recursive: true });
+  const shipped = readFileSync(CCID_PLIST, 'utf8');
+  writeFileSync(ccid, shipped);
+  const options = () =>
+    /<key>ifdDriverOptions<\/key>\s*<string>([^<]*)<\/string>/.exec(readFileSync(ccid, 'utf8'))?.[1];
+  const first = install();
+  t.regex(first, /installing the release into slot a/);
+  t.regex(first, /ifdDriverOptions 0x0000 -> 0x0001/);
+  t.is(options(), '0x0001');
+  const changed = readFileSync(ccid, 'utf8').split('\n');
+  const lines = shipped.split('\n');
+  t.deepEqual(
+    changed.flatMap((line, i) => (line === lines[i] ? [] : [line.trim()])),
+    ['<string>0x0001</string>'],
+    'only the option changed',
+  );
   t.is(readlinkSync(join(root, 'opt/kantine-reader/current')), 'slots/a');
   t.true(existsSync(join(root, 'opt/kantine-reader/slots/a/app/kantine-reader.mjs')));
   t.true(existsSync(join(root, 'opt/kantine-reader/slots/a/manifest.sig')));
@@ -209,7 +230,10 @@ test('the install script passes shellcheck, lays out a Pi in a test root with tw
 
   // Run again (an update by hand): the idle slot, the old one kept as `previous`, the config kept.
   writeFileSync(config, '{"reader_id":"overwritten"}\n');
-  t.regex(install(), /installing the release into slot b/);
+  const second = install();
+  t.regex(second, /installing the release into slot b/);
+  t.notRegex(second, /ifdDriverOptions/, 'already allowed: left alone');
+  t.is(options(), '0x0001');
   t.is(readlinkSync(join(root, 'opt/kantine-reader/current')), 'slots/b');
   t.is(readlinkSync(join(root, 'opt/kantine-reader/previous')), 'slots/a');
   t.is(readFileSync(join(root, 'etc/kantine/reader.json'), 'utf8'), '{"reader_id":"r-pi"}\n');
@@ -232,4 +256,9 @@ test('the install script passes shellcheck, lays out a Pi in a test root with tw
   });
   t.is(noConfig.status, 1);
   t.regex(noConfig.stderr, /--config .* does not exist/);
+
+  // Other options an administrator set are kept beside the one it adds.
+  writeFileSync(ccid, shipped.replace(/(<key>ifdDriverOptions<\/key>\s*<string>)0x0000/, '$10x0004'));
+  t.regex(install(), /ifdDriverOptions 0x0004 -> 0x0005/);
+  t.is(options(), '0x0005');
 });

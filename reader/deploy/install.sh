@@ -98,6 +98,24 @@ if [ -z "$ROOT" ]; then
 fi
 install -D -m 0644 "$RELEASE_DIR/deploy/pcscd-kantine-reader.rules" "$ROOT/etc/polkit-1/rules.d/50-kantine-reader-pcscd.rules"
 
+# ── LED and buzzer: the CCID driver passes a reader's escape commands only when allowed ────────
+# (ifdDriverOptions bit 0x0001, DRIVER_OPTION_CCID_EXCHANGE_AUTHORIZED; the reader sets the
+# ACR122U's LED and buzzer through it). Other bits are kept.
+CCID_PLIST="$ROOT/etc/libccid_Info.plist"
+CCID_CHANGED=""
+if [ -f "$CCID_PLIST" ]; then
+  options=$(sed -n '/<key>ifdDriverOptions<\/key>/{n;s/.*<string>\(0x[0-9A-Fa-f]*\)<\/string>.*/\1/p;}' "$CCID_PLIST")
+  [ -n "$options" ] || fail "cannot read ifdDriverOptions in $CCID_PLIST"
+  if [ $((options & 1)) -eq 0 ]; then
+    wanted=$(printf '0x%04X' $((options | 1)))
+    sed -i "/<key>ifdDriverOptions<\/key>/{n;s|<string>$options</string>|<string>$wanted</string>|;}" "$CCID_PLIST"
+    say "the CCID driver now passes escape commands (LED and buzzer): ifdDriverOptions $options -> $wanted"
+    CCID_CHANGED=1
+  fi
+else
+  say "no $CCID_PLIST (libccid): the reader's LED and buzzer are left as the reader sets them"
+fi
+
 # ── Service user ───────────────────────────────────────────────────────────────────────────────
 if [ -z "$ROOT" ]; then
   if ! id "$SERVICE_USER" >/dev/null 2>&1; then
@@ -157,6 +175,8 @@ if [ -z "$ROOT" ]; then
   if [ -d /run/systemd/system ]; then
     systemctl daemon-reload
     systemctl enable --now pcscd.socket
+    # pcscd reads the CCID driver's options when it loads the driver
+    if [ -n "$CCID_CHANGED" ]; then systemctl try-restart pcscd.service; fi
     if [ -f /etc/kantine/reader.json ]; then
       systemctl enable kantine-reader.service
       systemctl restart kantine-reader.service

@@ -66,7 +66,7 @@ test('a signed release verifies; a changed, added or missing file, no signature 
     kind: 'kantine-reader-release',
     version: '1.4.0',
     entry: 'app/kantine-reader.mjs',
-    native: { 'nfc-pcsc': '0.8.1' },
+    native: { 'nfc-pcsc': '0.8.1', koffi: JSON.parse(readFileSync('node_modules/koffi/package.json', 'utf8')).version },
   });
   t.truthy(manifest.files['install.sh']);
   t.truthy(manifest.files['deploy/kantine-reader.service']);

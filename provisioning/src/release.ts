@@ -1,6 +1,5 @@
 import { createPrivateKey, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KantineError } from '@kantine/protocol';
@@ -16,7 +15,6 @@ import { build } from 'esbuild';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const repo = join(here, '..', '..');
-const require = createRequire(import.meta.url);
 
 export const VERSION_PATTERN = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?$/;
 
@@ -33,7 +31,10 @@ export async function buildReaderRelease(opts: {
     throw new KantineError('invalid_request', `${opts.outDir} exists: a release is built into a new folder`);
   const app = join(opts.outDir, 'app');
   mkdirSync(app, { recursive: true });
-  const nfcVersion = (require('nfc-pcsc/package.json') as { version: string }).version;
+  const version = (name: string): string =>
+    (JSON.parse(readFileSync(join(repo, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
+  // nfc-pcsc's reader classes, and koffi, through which the reader calls libpcsclite
+  const native = { 'nfc-pcsc': version('nfc-pcsc'), koffi: version('koffi') };
   await build({
     entryPoints: [join(repo, 'reader', 'src', 'main.ts')],
     outfile: join(app, 'kantine-reader.mjs'),
@@ -42,7 +43,7 @@ export async function buildReaderRelease(opts: {
     format: 'esm',
     target: 'node20',
     // the native part is built on the Pi; everything else is in the one file
-    external: ['nfc-pcsc'],
+    external: Object.keys(native),
     banner: {
       js: "import { createRequire as kantineCreateRequire } from 'node:module';\nconst require = kantineCreateRequire(import.meta.url);",
     },
@@ -56,7 +57,7 @@ export async function buildReaderRelease(opts: {
   chmodSync(bundle, 0o644);
   writeFileSync(
     join(app, 'package.json'),
-    `${JSON.stringify({ name: 'kantine-reader', version: opts.version, private: true, type: 'module', dependencies: { 'nfc-pcsc': nfcVersion } }, null, 2)}\n`,
+    `${JSON.stringify({ name: 'kantine-reader', version: opts.version, private: true, type: 'module', dependencies: native }, null, 2)}\n`,
   );
   const deploy = join(opts.outDir, 'deploy');
   mkdirSync(deploy);
@@ -73,7 +74,7 @@ export async function buildReaderRelease(opts: {
     built_at: (opts.now ?? new Date()).toISOString(),
     node: '>=20.19',
     entry: 'app/kantine-reader.mjs',
-    native: { 'nfc-pcsc': nfcVersion },
+    native,
     files,
   };
   writeFileSync(join(opts.outDir, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);

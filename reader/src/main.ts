@@ -39,12 +39,12 @@ async function main(): Promise<void> {
       () => pcsc.escape(),
       (err) => log.warn({ err: err.message }, 'feedback failed'),
     );
-    log.info('using the PC/SC card reader (nfc-pcsc)');
+    log.info('using the PC/SC card reader (nfc-pcsc over libpcsclite)');
   } else {
     if (config.port.kind === 'pcsc') {
       throw new KantineError(
         'config_invalid',
-        'port.kind is "pcsc" but nfc-pcsc is not installed (needs libpcsclite-dev)',
+        'port.kind is "pcsc" but the PC/SC layer is missing: install pcscd and libpcsclite-dev, then npm install (nfc-pcsc, koffi)',
       );
     }
     const sim = new SimulatedPort();

@@ -4,12 +4,13 @@ import { createConnection } from 'node:net';
 import { readCard } from '@kantine/card';
 import type { CardPort, CardPortEvents } from './card-port.ts';
 import type { EscapeChannel } from './feedback.ts';
+import { type PcscCardReader, PcscLite, pcscLiteAvailable } from './pcsc-lite.ts';
 
 /**
- * The only module that touches `nfc-pcsc` (and through it pcscd and the NFC hardware). The
- * library has had no release since 2021, so it stays behind this port, which heals what it
- * cannot: a dead PC/SC context (pcscd restarted) is rebuilt, a reader that goes away is waited
- * for, and a card pulled away mid-read gives no tap.
+ * The only module that touches `nfc-pcsc` (and, through it and pcsc-lite.ts, pcscd and the NFC
+ * hardware). The library has had no release since 2021, so it stays behind this port, on our own
+ * PC/SC layer, and the port heals what it cannot: a dead PC/SC context (pcscd restarted) is
+ * rebuilt, a reader that goes away is waited for, and a card pulled away mid-read gives no tap.
  */
 
 // The parts of nfc-pcsc we use (it ships no types).
@@ -29,12 +30,29 @@ interface Nfc extends EventEmitter {
   close(): void;
 }
 type NfcConstructor = new (logger?: unknown) => Nfc;
+type ReaderConstructor = new (reader: PcscCardReader, logger?: unknown) => EventEmitter;
 
-/** Loads nfc-pcsc, an optional dependency: it needs libpcsclite to build. */
+/**
+ * nfc-pcsc's NFC over our own PC/SC layer ({@link PcscLite}): its Reader and ACR122Reader classes
+ * drive the cards, on readers that pcsc-lite.ts watches (nfc-pcsc's own watch, @pokusew/pcsclite,
+ * loses readers unplugged soon after a tap). Undefined where nfc-pcsc (an optional dependency),
+ * koffi or libpcsclite is missing.
+ */
 export function loadNfcPcsc(): NfcConstructor | undefined {
   try {
     const require = createRequire(import.meta.url);
-    return (require('nfc-pcsc') as { NFC: NfcConstructor }).NFC;
+    // The reader classes only: nfc-pcsc's index would load @pokusew/pcsclite's native watch too.
+    const { default: Reader } = require('nfc-pcsc/dist/Reader.js') as { default: ReaderConstructor };
+    const { default: ACR122Reader } = require('nfc-pcsc/dist/ACR122Reader.js') as { default: ReaderConstructor };
+    if (!pcscLiteAvailable()) return undefined;
+    return class NfcPcsc extends PcscLite {
+      constructor(logger?: unknown) {
+        // nfc-pcsc's own rule: ACR122U and ACR1252U readers get the ACS commands (LED, buzzer).
+        super((reader) =>
+          /acr12[25]/i.test(reader.name) ? new ACR122Reader(reader, logger) : new Reader(reader, logger),
+        );
+      }
+    };
   } catch {
     return undefined;
   }

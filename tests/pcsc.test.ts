@@ -4,7 +4,8 @@
  * slot). This file owns pcscd, so its tests run one after another.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { type EventEmitter, once } from 'node:events';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LegacyUidCard, type Ntag424Card, VpcdLink } from '@kantine/card';
@@ -15,7 +16,7 @@ import anyTest, { type TestFn } from 'ava';
 import { KEYS, programmedCard, registerCard } from './helpers/cards.ts';
 import { insertWhenReady, Pcscd, pcscMissing, pcscReaderDaemon } from './helpers/pcscd.ts';
 import { cards, startSite, type TestSite } from './helpers/site.ts';
-import { waitForEvent } from './helpers/wait.ts';
+import { until, waitForEvent } from './helpers/wait.ts';
 
 const missing = pcscMissing();
 if (missing && process.env.CI) throw new Error(`the PC/SC tests must run in CI, but ${missing}`);
@@ -174,4 +175,22 @@ test('kantine-card twin: a person makes, programs and taps a card twin by hand; 
   t.regex(again, /emma tapped/, again);
   t.regex(again, /read counter 2/);
   t.like((await second)[0], { decision: { outcome: 'balance' } }, 'not a replay: the counter was kept');
+});
+
+test('the PC/SC layer closes cleanly: contexts opened and closed while they wait leave no socket behind', async (t) => {
+  const NFC = loadNfcPcsc();
+  if (!NFC) throw new Error('nfc-pcsc did not load');
+  const sockets = () => readdirSync('/proc/self/fd').length;
+  const openAndClose = async () => {
+    const nfc = new NFC();
+    const [reader] = (await once(nfc, 'reader')) as [EventEmitter];
+    const ended = once(reader, 'end');
+    nfc.close(); // its wait on pcscd is in flight: cancelled, then both contexts are released
+    await ended;
+  };
+  const baseline = sockets();
+  for (let i = 0; i < 20; i++) await openAndClose();
+  // each context is one socket to pcscd; @pokusew/pcsclite kept them until garbage collection
+  await until(async () => (sockets() <= baseline ? true : undefined), 'every PC/SC context released', 5_000);
+  t.true(sockets() <= baseline);
 });

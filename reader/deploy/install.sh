@@ -138,9 +138,10 @@ mkdir -p "$BASE/slots/$slot"
 cp -R "$RELEASE_DIR/app" "$RELEASE_DIR/manifest.json" "$BASE/slots/$slot/"
 if [ -f "$RELEASE_DIR/manifest.sig" ]; then cp "$RELEASE_DIR/manifest.sig" "$BASE/slots/$slot/"; fi
 if [ -f "$BASE/slots/$slot/app/package.json" ] && [ -z "$ROOT" ]; then
-  # The native part (nfc-pcsc over libpcsclite) is built for this Pi's CPU.
-  apt-get install -y -qq --no-install-recommends libpcsclite-dev build-essential python3
-  (cd "$BASE/slots/$slot/app" && npm install --omit=dev --no-audit --no-fund)
+  # nfc-pcsc's reader classes and koffi, whose prebuilt binary for this Pi comes as an npm
+  # package: the reader calls libpcsclite (with pcscd) through koffi, so nothing is compiled.
+  # (nfc-pcsc's own native binding is never loaded; its build script is not run.)
+  (cd "$BASE/slots/$slot/app" && npm install --omit=dev --ignore-scripts --no-audit --no-fund)
 fi
 if [ -L "$BASE/current" ]; then
   ln -sfn "$(readlink "$BASE/current")" "$BASE/previous"

@@ -194,7 +194,8 @@ export class PcscLite extends EventEmitter {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    if (this.waiting && this.watchContext !== undefined) load().cancel(this.watchContext);
+    if (this.waiting && this.watchContext !== undefined)
+      void call(load().cancel, this.watchContext).catch(() => undefined);
     for (const reader of Object.values(this.readers)) reader.gone();
   }
 
@@ -209,7 +210,7 @@ export class PcscLite extends EventEmitter {
       this.cardContext = await establish();
       let pnp = 0;
       while (!this.closed) {
-        await this.refresh(await listReaders(this.watchContext));
+        this.refresh(await listReaders(this.watchContext));
         if (this.closed) break;
         const watched = Object.values(this.readers);
         const states: ReaderState[] = [
@@ -251,7 +252,7 @@ export class PcscLite extends EventEmitter {
   }
 
   /** Ends readers pcscd no longer lists and announces new ones. */
-  private async refresh(names: string[]): Promise<void> {
+  private refresh(names: string[]): void {
     for (const [name, reader] of Object.entries(this.readers)) {
       if (!names.includes(name)) this.drop(reader);
     }

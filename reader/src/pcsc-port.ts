@@ -62,8 +62,8 @@ export function loadNfcPcsc(): NfcConstructor | undefined {
 // doubling up to the max: a reader that heals slowly is a queue at the till.
 const RESTART_DELAY_MS = 250;
 const RESTART_DELAY_MAX_MS = 2_000;
-// A reader gone this long without a new one appearing: rebuild the context anyway, as nfc-pcsc
-// can lose the error that should have told us it died.
+// A reader gone this long without a new one appearing: rebuild the context anyway, a safety net
+// should the error that tells us the context died ever be lost.
 const ORPHAN_MS = 3_000;
 // pcscd's client socket (pcsc-lite's default; PCSCLITE_CSOCK_NAME moves it, as for libpcsclite,
 // which reads it when the first context is made).
@@ -279,10 +279,7 @@ export class PcscPort extends EventEmitter<CardPortEvents> implements CardPort {
   }
 }
 
-/**
- * Closes a reader or context on the next turn of the event loop: closing one from inside its own
- * event (an 'end' or 'error' raised by its native thread) would wait on that very thread.
- */
+/** Closes a reader or context on the next turn of the event loop, not from inside its own event. */
 function closeQuietly(closable: { close(): void } | undefined): void {
   if (!closable) return;
   setImmediate(() => {

@@ -84,9 +84,8 @@ function load(): Native {
     struct(name: string, fields: Record<string, unknown>): unknown;
     array(type: string, length: number, hint: string): unknown;
   };
-  const lib = koffi.load(
-    process.platform === 'darwin' ? '/System/Library/Frameworks/PCSC.framework/PCSC' : 'libpcsclite.so.1',
-  );
+  // Linux only: macOS's PC/SC framework has 32-bit DWORDs, Windows another library.
+  const lib = koffi.load('libpcsclite.so.1');
   // DWORD is unsigned long and SCARDCONTEXT/SCARDHANDLE are long in pcsc-lite on Linux.
   koffi.struct('KANTINE_SCARD_READERSTATE', {
     szReader: 'const char *',
@@ -411,36 +410,42 @@ export class PcscCardReader extends EventEmitter {
   }
 
   transmit(data: Buffer, responseLength: number, protocol: number, cb: Callback<Buffer>): void {
-    const card = this.card;
-    if (card === undefined) {
-      cb(new Error('Card Reader not connected'));
-      return;
-    }
-    const response = Buffer.alloc(responseLength);
     const length = [responseLength];
     const pci = { dwProtocol: protocol, cbPciLength: 2 * (process.arch.endsWith('64') ? 8 : 4) };
-    call(load().transmit, card, pci, data, data.length, null, response, length).then(
-      (rv) => {
-        if (rv !== SCARD_S_SUCCESS) return cb(new PcscError('SCardTransmit', rv));
-        cb(null, response.subarray(0, length[0]));
-      },
-      (err: Error) => cb(err),
+    this.exchange('SCardTransmit', responseLength, cb, (card, response) =>
+      call(load().transmit, card, pci, data, data.length, null, response, length).then((rv) => [
+        rv,
+        length[0] as number,
+      ]),
     );
   }
 
   control(data: Buffer, code: number, responseLength: number, cb: Callback<Buffer>): void {
+    const returned = [0];
+    this.exchange('SCardControl', responseLength, cb, (card, response) =>
+      call(load().control, card, code, data, data.length, response, responseLength, returned).then((rv) => [
+        rv,
+        returned[0] as number,
+      ]),
+    );
+  }
+
+  /** One exchange on the connected card: `run` answers pcsc-lite's code and the answer's length. */
+  private exchange(
+    operation: string,
+    responseLength: number,
+    cb: Callback<Buffer>,
+    run: (card: number, response: Buffer) => Promise<[number, number]>,
+  ): void {
     const card = this.card;
     if (card === undefined) {
       cb(new Error('Card Reader not connected'));
       return;
     }
     const response = Buffer.alloc(responseLength);
-    const returned = [0];
-    call(load().control, card, code, data, data.length, response, responseLength, returned).then(
-      (rv) => {
-        if (rv !== SCARD_S_SUCCESS) return cb(new PcscError('SCardControl', rv));
-        cb(null, response.subarray(0, returned[0]));
-      },
+    run(card, response).then(
+      ([rv, length]) =>
+        rv === SCARD_S_SUCCESS ? cb(null, response.subarray(0, length)) : cb(new PcscError(operation, rv)),
       (err: Error) => cb(err),
     );
   }

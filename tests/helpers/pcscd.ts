@@ -1,5 +1,6 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +13,39 @@ import { waitForEvent } from './wait.ts';
 
 const VPCD_DRIVER = '/usr/lib/pcsc/drivers/serial/libifdvpcd.so';
 const SOCKET = '/run/pcscd/pcscd.comm';
+
+const NODELAY_SOURCE = join(import.meta.dirname, 'vpcd-nodelay.c');
+
+/**
+ * The shim that gives vpcd's card connections TCP_NODELAY (see vpcd-nodelay.c), built once per
+ * version of its source into the temp folder; undefined without gcc (pcscd then runs as it is,
+ * and each APDU through vpcd takes about 40 ms longer).
+ */
+export function vpcdNodelay(): string | undefined {
+  const source = readFileSync(NODELAY_SOURCE);
+  const lib = join(
+    tmpdir(),
+    `kantine-vpcd-nodelay-${createHash('sha256').update(source).digest('hex').slice(0, 12)}.so`,
+  );
+  if (existsSync(lib)) return lib;
+  const partial = `${lib}.${process.pid}`;
+  try {
+    execFileSync('gcc', ['-Wall', '-Wextra', '-Werror', '-shared', '-fPIC', '-o', partial, NODELAY_SOURCE, '-ldl'], {
+      stdio: 'pipe',
+    });
+    renameSync(partial, lib); // atomic: test processes building it at once each see a whole file
+    return lib;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined; // no gcc
+    throw err;
+  }
+}
+
+/** The environment for a test pcscd: vpcd's card connections without Nagle's stall. */
+export function pcscdEnv(): NodeJS.ProcessEnv {
+  const lib = vpcdNodelay();
+  return lib ? { ...process.env, LD_PRELOAD: lib } : { ...process.env };
+}
 
 /** Why the real card path cannot run here, or undefined when it can. */
 export function pcscMissing(): string | undefined {
@@ -106,7 +140,7 @@ export class Pcscd {
       this.hadOne = running();
     }
     await this.kill();
-    this.child = spawn('/usr/sbin/pcscd', ['--foreground'], { stdio: 'ignore' });
+    this.child = spawn('/usr/sbin/pcscd', ['--foreground'], { stdio: 'ignore', env: pcscdEnv() });
     await until('pcscd socket', () => existsSync(SOCKET));
     await until('vpcd slot', vpcdListening);
   }

@@ -33,7 +33,7 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pcscdListening } from '@kantine/reader';
-import { takeTurn } from './pcscd.ts';
+import { pcscdEnv, takeTurn } from './pcscd.ts';
 import { until } from './wait.ts';
 
 const HERE = join(dirname(fileURLToPath(import.meta.url)), 'usb-hotplug');
@@ -156,7 +156,7 @@ export class UsbPcscd {
     this.child = spawn('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', script], {
       stdio: ['ignore', 'ignore', 'pipe'],
       env: {
-        ...process.env,
+        ...pcscdEnv(),
         SYSTEMD_DEVICE_VERIFY_SYSFS: '0',
         KANTINE_VPCD_LIB: join(dir, 'lib/libifdvpcd.so'),
         KANTINE_VPCD_PORT: String(this.vpcdPort),

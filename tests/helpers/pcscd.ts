@@ -21,7 +21,7 @@ const NODELAY_SOURCE = join(import.meta.dirname, 'vpcd-nodelay.c');
  * version of its source into the temp folder; undefined without gcc (pcscd then runs as it is,
  * and each APDU through vpcd takes about 40 ms longer).
  */
-export function vpcdNodelay(): string | undefined {
+function vpcdNodelay(): string | undefined {
   const source = readFileSync(NODELAY_SOURCE);
   const lib = join(
     tmpdir(),

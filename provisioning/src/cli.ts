@@ -393,8 +393,8 @@ release
 
 try {
   await program.parseAsync();
-  // nfc-pcsc's native context can keep the process alive after it is closed: the work is done
-  // and written (stdout and stderr are synchronous on files and pipes), so leave now.
+  // A closed PC/SC context finishes its cancelled wait on a worker thread (up to a second): the
+  // work is done and written (stdout and stderr are synchronous on files and pipes), so leave now.
   process.exit(0);
 } catch (err) {
   const e = err as { code?: string; exitCode?: number };

@@ -42,7 +42,7 @@ export async function buildReaderRelease(opts: {
     platform: 'node',
     format: 'esm',
     target: 'node20',
-    // the native part is built on the Pi; everything else is in the one file
+    // installed on the Pi by install.sh (npm, prebuilt: nothing compiled); the rest is in the one file
     external: Object.keys(native),
     banner: {
       js: "import { createRequire as kantineCreateRequire } from 'node:module';\nconst require = kantineCreateRequire(import.meta.url);",

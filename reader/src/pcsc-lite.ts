@@ -172,6 +172,16 @@ async function listReaders(context: number): Promise<string[]> {
     .filter((name) => name !== '');
 }
 
+/** One entry of SCardGetStatusChange's list: a reader and the state we last saw it in. */
+const watch = (name: string, current: number): ReaderState => ({
+  szReader: name,
+  pvUserData: null,
+  dwCurrentState: current,
+  dwEventState: 0,
+  cbAtr: 0,
+  rgbAtr: [],
+});
+
 /**
  * The reader list and events of one pcscd, as nfc-pcsc's NFC class gives them: `reader` for each
  * reader (an nfc-pcsc Reader over a {@link PcscCardReader}), `error` when pcscd is lost.
@@ -183,7 +193,8 @@ export class PcscLite extends EventEmitter {
   private closed = false;
   private waiting = false;
 
-  constructor(private readonly wrap: (reader: PcscCardReader) => EventEmitter = (reader) => reader) {
+  /** `wrap` makes the object announced for each reader (nfc-pcsc's Reader around ours). */
+  constructor(private readonly wrap: (reader: PcscCardReader) => EventEmitter) {
     super();
     load();
     setImmediate(() => void this.run());
@@ -212,17 +223,7 @@ export class PcscLite extends EventEmitter {
         this.refresh(await listReaders(this.watchContext));
         if (this.closed) break;
         const watched = Object.values(this.readers);
-        const states: ReaderState[] = [
-          { szReader: PNP_NOTIFICATION, pvUserData: null, dwCurrentState: pnp, dwEventState: 0, cbAtr: 0, rgbAtr: [] },
-          ...watched.map((r) => ({
-            szReader: r.name,
-            pvUserData: null,
-            dwCurrentState: r.pcscState,
-            dwEventState: 0,
-            cbAtr: 0,
-            rgbAtr: [],
-          })),
-        ];
+        const states = [watch(PNP_NOTIFICATION, pnp), ...watched.map((r) => watch(r.name, r.pcscState))];
         this.waiting = true;
         const rv = await call(load().wait, this.watchContext, WAIT_MS, states, states.length).finally(() => {
           this.waiting = false;

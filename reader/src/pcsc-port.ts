@@ -135,8 +135,8 @@ export class PcscPort extends EventEmitter<CardPortEvents> implements CardPort {
   }
 
   private async open(): Promise<void> {
-    // libpcsclite's SCardEstablishContext blocks the whole process while pcscd is down: only
-    // build a context once pcscd answers on its socket.
+    // Ask pcscd's socket first: a missing pcscd is said once, plainly, and retried on a timer,
+    // instead of a context failing (and the error repeating) every round.
     if (!(await pcscdListening())) {
       if (!this.pcscdMissing) this.emit('error', new Error(`pcscd is not running (no answer on ${pcscdSocket()})`));
       this.pcscdMissing = true;

@@ -8,7 +8,7 @@ test("a reader publishing on another reader's topic is refused, logged and disco
   const site = await startSite(t);
   const secret1 = await site.enrol('reader-1', 'till-1');
   await site.enrol('reader-2', 'till-2');
-  site.ledger.setBasket('till-2', [{ product_id: 'yoghurt', quantity: 1 }]);
+  site.ledger.baskets.setBasket('till-2', [{ product_id: 'yoghurt', quantity: 1 }]);
   const intruder = await site.rawClient('reader-1', secret1);
 
   const refused = waitForEvent(site.gateway, 'refused');
@@ -19,7 +19,7 @@ test("a reader publishing on another reader's topic is refused, logged and disco
   t.like(event, { what: 'publish', reader_id: 'reader-1', topic: readerTopic(SITE, 'reader-2', 'tap') });
   await closed;
   t.is(purchaseCount(site.ledger), 0);
-  t.truthy(site.ledger.getBasket('till-2'));
+  t.truthy(site.ledger.baskets.getBasket('till-2'));
 });
 
 test('a reader may not publish decisions, even its own', async (t) => {

@@ -23,14 +23,14 @@ function ledgerSnapshot(site: Awaited<ReturnType<typeof startSite>>) {
     taps: db.prepare('SELECT COUNT(*) AS n FROM taps').get(),
     entries: db.prepare('SELECT COUNT(*) AS n FROM entries').get(),
     balances: db.prepare('SELECT id, balance_ore FROM accounts ORDER BY id').all(),
-    basket: site.ledger.getBasket('till-1'),
+    basket: site.ledger.baskets.getBasket('till-1'),
   };
 }
 
 test('malformed JSON on the tap topic is refused with malformed_json and changes nothing', async (t) => {
   const site = await startSite(t);
   const client = await site.rawClient('reader-1', await site.enrol('reader-1', 'till-1'));
-  site.ledger.setBasket('till-1', [{ product_id: 'yoghurt', quantity: 1 }]);
+  site.ledger.baskets.setBasket('till-1', [{ product_id: 'yoghurt', quantity: 1 }]);
   const before = ledgerSnapshot(site);
   const rejected = waitForEvent(site.gateway, 'rejected');
   const err = await sendAndAwaitError(client, 'tap', '{"v":1,"tap_id":');
@@ -42,7 +42,7 @@ test('malformed JSON on the tap topic is refused with malformed_json and changes
 test('a schema-invalid tap is refused with invalid_payload, names the bad fields and changes nothing', async (t) => {
   const site = await startSite(t);
   const client = await site.rawClient('reader-1', await site.enrol('reader-1', 'till-1'));
-  site.ledger.setBasket('till-1', [{ product_id: 'yoghurt', quantity: 1 }]);
+  site.ledger.baskets.setBasket('till-1', [{ product_id: 'yoghurt', quantity: 1 }]);
   const before = ledgerSnapshot(site);
   const tap = { ...makeTap('reader-1', cards.alma), card: { kind: 'legacy', uid: 'zz' }, extra: true };
   const err = await sendAndAwaitError(client, 'tap', JSON.stringify(tap));
@@ -56,7 +56,7 @@ test('a schema-invalid tap is refused with invalid_payload, names the bad fields
 test('taps with a wrong version, a bad tap id or a money amount smuggled in are refused', async (t) => {
   const site = await startSite(t);
   const client = await site.rawClient('reader-1', await site.enrol('reader-1', 'till-1'));
-  site.ledger.setBasket('till-1', [{ product_id: 'yoghurt', quantity: 1 }]);
+  site.ledger.baskets.setBasket('till-1', [{ product_id: 'yoghurt', quantity: 1 }]);
   const before = ledgerSnapshot(site);
   const good = makeTap('reader-1', cards.alma);
   const cases: [unknown, string][] = [
@@ -79,7 +79,7 @@ test('a tap whose payload names another reader than its topic is refused with re
   const site = await startSite(t);
   await site.enrol('reader-2', 'till-2');
   const client = await site.rawClient('reader-1', await site.enrol('reader-1', 'till-1'));
-  site.ledger.setBasket('till-2', [{ product_id: 'yoghurt', quantity: 1 }]);
+  site.ledger.baskets.setBasket('till-2', [{ product_id: 'yoghurt', quantity: 1 }]);
   const err = await sendAndAwaitError(client, 'tap', JSON.stringify(makeTap('reader-2', cards.alma)));
   t.is(err.code, 'reader_mismatch');
   t.is(purchaseCount(site.ledger), 0);

@@ -65,6 +65,7 @@ test('100 blank cards are programmed through pcscd and vpcd, checked, numbered, 
   const dir = mkdtempSync(join(tmpdir(), 'kantine-batch-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const central = await startCentral(t);
+  const itToken = await central.tokenFor('it');
   await central.addSite('bakkeskolen');
 
   const made = await kantine(['--json', 'cards', 'new-batch', 'KOMMUNE-2026-01', '--keys', 'batch.keys.json'], {
@@ -103,7 +104,7 @@ test('100 blank cards are programmed through pcscd and vpcd, checked, numbered, 
   ];
 
   // First sitting: stopped (Ctrl-C) after 39 cards.
-  const first = new CliRun(args, { cwd: dir });
+  const first = new CliRun(args, { cwd: dir, env: { KANTINE_CENTRAL_TOKEN: itToken } });
   operate(
     first,
     [
@@ -131,7 +132,7 @@ test('100 blank cards are programmed through pcscd and vpcd, checked, numbered, 
   await personalizeCard(onReader(unjournalled).host, { batch: keys.batch, keys, urlBase: URL_BASE });
 
   // Second sitting: the same command resumes.
-  const second = new CliRun(args, { cwd: dir });
+  const second = new CliRun(args, { cwd: dir, env: { KANTINE_CENTRAL_TOKEN: itToken } });
   operate(second, [
     { card: fresh[1] as Ntag424Card }, // already done: recognised from the journal, not counted
     { card: fresh[0] as Ntag424Card }, // the half-done card is finished
@@ -187,7 +188,7 @@ test('100 blank cards are programmed through pcscd and vpcd, checked, numbered, 
   });
   const register = await kantine(
     ['--json', 'cards', 'register', '--keys', 'batch.keys.json', '--office', 'bakkeskolen', '--central', central.http],
-    { cwd: dir },
+    { cwd: dir, env: { KANTINE_CENTRAL_TOKEN: itToken } },
   );
   t.is(register.code, 0, register.stderr);
   t.like(register.json, { added: 0, already: 100 });

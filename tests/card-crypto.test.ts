@@ -19,8 +19,8 @@ import {
   wrapCommand,
   wrapResponse,
 } from '@kantine/card';
-import { repoRoot } from '@kantine/gateway';
 import test from 'ava';
+import { repoRoot } from './helpers/process.ts';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 const HEX = (b: Uint8Array) => Buffer.from(b).toString('hex').toUpperCase();

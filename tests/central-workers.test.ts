@@ -9,10 +9,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Central, openPostgres } from '@kantine/central';
-import { freePort, killHard, spawnCentral, stopGracefully } from '@kantine/gateway';
 import { hashSecret } from '@kantine/protocol/credentials';
 import test from 'ava';
 import { freshDatabase } from './helpers/postgres.ts';
+import { freePort, killHard, spawnCentral, stopGracefully } from './helpers/process.ts';
 import { startSite } from './helpers/site.ts';
 import { eventually, until } from './helpers/wait.ts';
 
@@ -31,11 +31,17 @@ test('two central workers share the link on Mosquitto and Postgres; one killed m
   const db = await openPostgres(dbUrl);
   const books = new Central(db, { now: () => new Date() }, () => {});
   await books.migrate();
-  await books.putSite({ id: siteId, name: 'Workers', place_kinds: ['school'], secret_hash: await hashSecret(secret) });
-  await books.putAccount({ id: 'acc-alma', first_name: 'Alma', sites: [siteId] });
-  await books.putCard({ uid: CARD, kind: 'legacy' });
-  await books.activateCard(CARD, 'acc-alma');
-  await books.deposit({ account_id: 'acc-alma', amount_ore: 100_000 });
+  await books.sites.put({
+    id: siteId,
+    name: 'Workers',
+    place_kinds: ['school'],
+    secret_hash: await hashSecret(secret),
+  });
+  await books.accounts.put({ id: 'acc-alma', first_name: 'Alma', sites: [siteId] });
+  await books.cards.put({ uid: CARD, kind: 'legacy' });
+  await books.cards.activate(CARD, 'acc-alma');
+  await books.money.deposit({ account_id: 'acc-alma', amount_ore: 100_000 });
+  const { token } = await books.tokens.add('finance', 'workers-test');
 
   const workers: ChildProcess[] = [];
   const httpPorts: number[] = [];
@@ -65,7 +71,7 @@ test('two central workers share the link on Mosquitto and Postgres; one killed m
     config: { central: { url: MOSQUITTO, secret } },
   });
   await eventually(
-    () => (site.ledger.getAccount('acc-alma')?.balance_ore === 100_000 ? true : undefined),
+    () => (site.ledger.accounts.getAccount('acc-alma')?.balance_ore === 100_000 ? true : undefined),
     15_000,
     'the account at the site',
   );
@@ -86,12 +92,12 @@ test('two central workers share the link on Mosquitto and Postgres; one killed m
       const port = httpPorts[i < SALES / 2 ? 0 : 1];
       const res = await fetch(`http://127.0.0.1:${port}/api/accounts/acc-alma/deposits`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
         body: JSON.stringify({ id: `dep-${i}`, amount_ore: 1_000 }),
       });
       t.is(res.status, 201);
     }
-    site.ledger.setBasket('till-1', [{ product_id: 'ostehoeps', quantity: 1 }]);
+    site.ledger.baskets.setBasket('till-1', [{ product_id: 'ostehoeps', quantity: 1 }]);
     const result = await reader.tap(CARD);
     if (result.kind === 'decision' && result.decision.outcome === 'approved') approved.push(result.decision.tap_id);
   }
@@ -99,13 +105,13 @@ test('two central workers share the link on Mosquitto and Postgres; one killed m
 
   const expected = 100_000 + 6 * 1_000 - SALES * 300;
   await until(
-    async () => ((await books.account('acc-alma'))?.balance_ore === expected ? true : undefined),
+    async () => ((await books.accounts.get('acc-alma'))?.balance_ore === expected ? true : undefined),
     'every sale and deposit at central',
     30_000,
   );
   // And the deposits made through the workers reached the site.
   await eventually(
-    () => (site.ledger.getAccount('acc-alma')?.balance_ore === expected ? true : undefined),
+    () => (site.ledger.accounts.getAccount('acc-alma')?.balance_ore === expected ? true : undefined),
     15_000,
     'the site agrees',
   );
@@ -114,8 +120,8 @@ test('two central workers share the link on Mosquitto and Postgres; one killed m
   );
   t.is(purchases.length, SALES, 'each sale once at central');
   t.deepEqual(new Set(purchases.map((p) => p.tap_id)), new Set(approved));
-  t.deepEqual(await books.verify(), []);
-  t.deepEqual(site.ledger.verify(), []);
+  t.deepEqual(await books.money.verify(), []);
+  t.deepEqual(site.ledger.reports.verify(), []);
   await stopGracefully(workers[1] as ChildProcess);
 });
 

@@ -7,7 +7,7 @@ test('a repeated tap id is charged once and answered with the stored decision', 
   const site = await startSite(t);
   const secret = await site.enrol('reader-1', 'till-1');
   const client = await site.rawClient('reader-1', secret);
-  site.ledger.setBasket('till-1', [{ product_id: 'yoghurt', quantity: 1 }], true);
+  site.ledger.baskets.setBasket('till-1', [{ product_id: 'yoghurt', quantity: 1 }], true);
 
   const tap = makeTap('reader-1', cards.alma);
   const first = await rawTap(client, tap);
@@ -15,14 +15,14 @@ test('a repeated tap id is charged once and answered with the stored decision', 
   t.is(first.outcome, 'approved');
   t.deepEqual(again, first, 'the repeat gets the very same decision');
   t.is(purchaseCount(site.ledger), 1);
-  t.is(site.ledger.getAccount('acc-alma')?.balance_ore, 10_000 - 600);
+  t.is(site.ledger.accounts.getAccount('acc-alma')?.balance_ore, 10_000 - 600);
 });
 
 test('copies of one tap arriving together in one batch are charged once', async (t) => {
   const site = await startSite(t);
   const secret = await site.enrol('reader-1', 'till-1');
   const client = await site.rawClient('reader-1', secret);
-  site.ledger.setBasket('till-1', [{ product_id: 'yoghurt', quantity: 1 }], true);
+  site.ledger.baskets.setBasket('till-1', [{ product_id: 'yoghurt', quantity: 1 }], true);
   const decisions: string[] = [];
   site.gateway.on('decision', (d) => decisions.push(`${d.outcome}:${d.entry_id}`));
 

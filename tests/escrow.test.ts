@@ -49,11 +49,11 @@ async function world() {
     ['skole', 'school'],
     ['klub', 'club'],
   ] as const) {
-    await central.putSite({ id, name: id, place_kinds: [kind] });
+    await central.sites.put({ id, name: id, place_kinds: [kind] });
     const ledger = new Ledger(':memory:', clock);
-    ledger.upsertPlace({ id: 'sted', name: id, kind });
-    ledger.upsertTill({ id: 'kasse', place_id: 'sted', name: 'Kasse' });
-    ledger.upsertProduct({
+    ledger.catalogue.upsertPlace({ id: 'sted', name: id, kind });
+    ledger.catalogue.upsertTill({ id: 'kasse', place_id: 'sted', name: 'Kasse' });
+    ledger.catalogue.upsertProduct({
       id: 'frokost',
       place_id: null,
       name: 'Frokost',
@@ -62,12 +62,13 @@ async function world() {
       allergens: [],
     });
     const s = { ledger, up: true } as { ledger: Ledger; link: CentralLink; processor: TapProcessor; up: boolean };
+    ledger.enableEscrow(); // a linked site sells within its shares
     s.link = new CentralLink(
       ledger,
       (msg) => {
         const payload = JSON.stringify(msg);
         deliver(() =>
-          s.up ? central.handleUp(id, decodePayload(LinkUp, payload, MAX_LINK_PAYLOAD_BYTES)) : undefined,
+          s.up ? central.link.handleUp(id, decodePayload(LinkUp, payload, MAX_LINK_PAYLOAD_BYTES)) : undefined,
         );
       },
       clock,
@@ -94,7 +95,7 @@ async function world() {
   const buy = (site: string, uid: string, quantity = 1) =>
     new Promise<Decision>((resolve) => {
       const s = sites.get(site) as { ledger: Ledger; processor: TapProcessor };
-      s.ledger.setBasket('kasse', [{ product_id: 'frokost', quantity }]);
+      s.ledger.baskets.setBasket('kasse', [{ product_id: 'frokost', quantity }]);
       const tap = makeTap('laeser', uid);
       decisions.set(tap.tap_id, resolve);
       s.processor.enqueue({ kind: 'tap', tap, till_id: 'kasse' });
@@ -111,10 +112,10 @@ async function world() {
     for (const s of sites.values()) s.ledger.close();
     await db.close();
   };
-  await central.putAccount({ id: 'emma', first_name: 'Emma', sites: ['skole', 'klub'] });
-  await central.putCard({ uid: '04EE0000000001', kind: 'legacy' });
-  await central.activateCard('04EE0000000001', 'emma');
-  await central.deposit({ account_id: 'emma', amount_ore: 100_00 });
+  await central.accounts.put({ id: 'emma', first_name: 'Emma', sites: ['skole', 'klub'] });
+  await central.cards.put({ uid: '04EE0000000001', kind: 'legacy' });
+  await central.cards.activate('04EE0000000001', 'emma');
+  await central.money.deposit({ account_id: 'emma', amount_ore: 100_00 });
   await settle();
   return { central, sites, settle, buy, cut, close, db };
 }
@@ -124,8 +125,8 @@ test('a deposit is shared out between the child’s school and club', async (t) 
   t.teardown(w.close);
   for (const id of ['skole', 'klub']) {
     const s = w.sites.get(id) as { ledger: Ledger };
-    t.is(s.ledger.getAccount('emma')?.balance_ore, 100_00, `${id} knows the balance`);
-    t.is(s.ledger.replica?.available('emma', 'balance'), 50_00, `${id} holds half`);
+    t.is(s.ledger.accounts.getAccount('emma')?.balance_ore, 100_00, `${id} knows the balance`);
+    t.is(s.ledger.escrow?.available('emma', 'balance'), 50_00, `${id} holds half`);
   }
 });
 
@@ -136,9 +137,9 @@ test('online, a purchase the account can afford is approved although another sit
   t.is(d.outcome, 'approved');
   t.is(d.balance_ore, 20_00);
   await w.settle();
-  t.is((await w.central.account('emma'))?.balance_ore, 20_00);
-  t.is(w.sites.get('klub')?.ledger.getAccount('emma')?.balance_ore, 20_00, 'the club learns of the sale');
-  t.deepEqual(await w.central.verify(), []);
+  t.is((await w.central.accounts.get('emma'))?.balance_ore, 20_00);
+  t.is(w.sites.get('klub')?.ledger.accounts.getAccount('emma')?.balance_ore, 20_00, 'the club learns of the sale');
+  t.deepEqual(await w.central.money.verify(), []);
 });
 
 test('online, a purchase beyond the whole balance is declined as insufficient funds, not for the split', async (t) => {
@@ -161,7 +162,7 @@ test('offline, a site sells within its share and declines beyond it with its own
   w.cut('skole', true);
   await w.settle();
   t.is(
-    (await w.central.account('emma'))?.balance_ore,
+    (await w.central.accounts.get('emma'))?.balance_ore,
     20_00,
     'the school’s sale reached central after the link came back',
   );
@@ -170,25 +171,27 @@ test('offline, a site sells within its share and declines beyond it with its own
 test('a card blocked at central is refused by every online site', async (t) => {
   const w = await world();
   t.teardown(w.close);
-  await w.central.setCardBlocked('04EE0000000001', true);
+  await w.central.cards.setBlocked('04EE0000000001', true);
   await w.settle();
   t.is((await w.buy('skole', '04EE0000000001')).code, 'card_blocked');
   t.is((await w.buy('klub', '04EE0000000001')).code, 'card_blocked');
-  const err = await t.throwsAsync(w.central.deposit({ account_id: 'emma', amount_ore: 10_00 }));
+  const err = await t.throwsAsync(w.central.money.deposit({ account_id: 'emma', amount_ore: 10_00 }));
   t.is((err as KantineError).code, 'account_blocked');
 });
 
 test('a withdrawal of money the sites hold recalls it, then succeeds', async (t) => {
   const w = await world();
   t.teardown(w.close);
-  const err = await t.throwsAsync(w.central.withdraw({ id: 'udbetaling-1', account_id: 'emma', amount_ore: 70_00 }));
+  const err = await t.throwsAsync(
+    w.central.money.withdraw({ id: 'udbetaling-1', account_id: 'emma', amount_ore: 70_00 }),
+  );
   t.is((err as KantineError).code, 'funds_held_offline');
   await w.settle();
-  await w.central.withdraw({ id: 'udbetaling-1', account_id: 'emma', amount_ore: 70_00 });
-  t.is((await w.central.account('emma'))?.balance_ore, 30_00);
-  const short = await t.throwsAsync(w.central.withdraw({ account_id: 'emma', amount_ore: 40_00 }));
+  await w.central.money.withdraw({ id: 'udbetaling-1', account_id: 'emma', amount_ore: 70_00 });
+  t.is((await w.central.accounts.get('emma'))?.balance_ore, 30_00);
+  const short = await t.throwsAsync(w.central.money.withdraw({ account_id: 'emma', amount_ore: 40_00 }));
   t.is((short as KantineError).code, 'insufficient_balance');
   await w.settle();
-  t.is(w.sites.get('skole')?.ledger.getAccount('emma')?.balance_ore, 30_00);
-  t.deepEqual(await w.central.verify(), []);
+  t.is(w.sites.get('skole')?.ledger.accounts.getAccount('emma')?.balance_ore, 30_00);
+  t.deepEqual(await w.central.money.verify(), []);
 });

@@ -15,7 +15,7 @@ test('the gateway decides taps through an external Mosquitto broker', async (t) 
     site: `ext-${uuidv7().slice(-12)}`,
   });
   const reader = await site.reader('reader-1');
-  site.ledger.setBasket('till-1', [
+  site.ledger.baskets.setBasket('till-1', [
     { product_id: 'ostehoeps', quantity: 1 },
     { product_id: 'yoghurt', quantity: 1 },
   ]);
@@ -34,7 +34,7 @@ test('a tap that waits in the external broker while the gateway restarts is deci
   const siteId = `ext-${uuidv7().slice(-12)}`;
   const site = await startSite(t, { mqtt: { mode: 'external', url: MOSQUITTO_URL }, site: siteId });
   await site.enrol('reader-1', 'till-1');
-  site.ledger.setBasket('till-1', [{ product_id: 'yoghurt', quantity: 1 }]);
+  site.ledger.baskets.setBasket('till-1', [{ product_id: 'yoghurt', quantity: 1 }]);
   const reader = await mqtt.connectAsync(MOSQUITTO_URL, { clientId: `raw-${siteId}`, reconnectPeriod: 0 });
   t.teardown(() => reader.endAsync(true));
   const decisions = readerTopic(siteId, 'reader-1', 'decision');

@@ -35,7 +35,7 @@ function setup(t: import('ava').ExecutionContext) {
 
 test('taps that arrive together share one batch and each gets its own decision', async (t) => {
   const { ledger, bus, processor, batches } = setup(t);
-  ledger.setBasket('till-1', [{ product_id: 'ostehoeps', quantity: 1 }], true);
+  ledger.baskets.setBasket('till-1', [{ product_id: 'ostehoeps', quantity: 1 }], true);
   for (let i = 0; i < 10; i++)
     processor.enqueue({ kind: 'tap', tap: makeTap('reader-1', cards.alma), till_id: 'till-1' });
   await eventually(() => (bus.published.length === 10 ? true : undefined));
@@ -46,7 +46,7 @@ test('taps that arrive together share one batch and each gets its own decision',
 
 test('a tap that fails does not take the other taps of its batch with it', async (t) => {
   const { ledger, bus, processor, batches } = setup(t);
-  ledger.setBasket('till-1', [{ product_id: 'ostehoeps', quantity: 1 }], true);
+  ledger.baskets.setBasket('till-1', [{ product_id: 'ostehoeps', quantity: 1 }], true);
   // A broken row, as a bug or a damaged database might give us: this card's tap cannot be stored.
   ledger.db.exec(
     `CREATE TRIGGER poison BEFORE INSERT ON taps WHEN NEW.card_uid = '${cards.bo}'
@@ -68,7 +68,7 @@ test('a tap that fails does not take the other taps of its batch with it', async
   t.is(err.code, 'internal_error');
   t.is(err.tap_id, bad.tap_id);
   t.is(purchaseCount(ledger), 2);
-  t.is(ledger.storedDecision(bad.tap_id), undefined, 'the failed tap left nothing behind');
-  t.is(ledger.getAccount('acc-bo')?.balance_ore, 200);
-  t.deepEqual(ledger.verify(), []);
+  t.is(ledger.taps.storedDecision(bad.tap_id), undefined, 'the failed tap left nothing behind');
+  t.is(ledger.accounts.getAccount('acc-bo')?.balance_ore, 200);
+  t.deepEqual(ledger.reports.verify(), []);
 });

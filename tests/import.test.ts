@@ -12,7 +12,8 @@ import { startCentral, type TestCentral } from './helpers/central.ts';
 import { kantine } from './helpers/cli.ts';
 import { freshDatabase } from './helpers/postgres.ts';
 
-const TOKEN = 'import-test-token-0123456789abcdef';
+// IT's token for central, made when each test's central starts.
+let TOKEN = '';
 
 // The old system's export: Windows-1252, `;`, Danish amounts (as its Excel export writes them).
 const HEADER = 'Elevnummer;Fornavn;Efternavn;CPR;Saldo;Automatisk optankning;Maks dag;Maks uge;Maks måned;Kort UID';
@@ -33,8 +34,9 @@ async function setup(
   t: ExecutionContext,
 ): Promise<{ central: TestCentral; dir: string; run: (args: string[]) => ReturnType<typeof kantine> }> {
   const url = await freshDatabase(t, 'import');
-  const central = await startCentral(t, { database: { url }, http: { host: '127.0.0.1', port: 0, token: TOKEN } });
-  await central.service.central.putSite({ id: 'bakkeskolen', name: 'Bakkeskolen', place_kinds: ['school'] });
+  const central = await startCentral(t, { database: { url } });
+  TOKEN = await central.tokenFor('it');
+  await central.service.central.sites.put({ id: 'bakkeskolen', name: 'Bakkeskolen', place_kinds: ['school'] });
   const dir = mkdtempSync(join(tmpdir(), 'kantine-import-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const run = (args: string[]) =>
@@ -82,14 +84,14 @@ test.serial(
     t.is(done.code, 0, done.stderr);
     t.like(done.json, { dry_run: false, created: 4, opening_balance_ore: 138_250, cards_added: 2 });
     const c = central.service.central;
-    t.like(await c.account('elev-1001'), {
+    t.like(await c.accounts.get('elev-1001'), {
       first_name: 'Emma',
       last_name: 'Jensen',
       balance_ore: 13_550,
       auto_topup_ore: 20_000,
     });
-    t.like(await c.account('elev-1003'), { first_name: 'Søren', last_name: 'Ærø', balance_ore: 123_450 });
-    t.deepEqual((await c.account('elev-1001'))?.limits, [
+    t.like(await c.accounts.get('elev-1003'), { first_name: 'Søren', last_name: 'Ærø', balance_ore: 123_450 });
+    t.deepEqual((await c.accounts.get('elev-1001'))?.limits, [
       { place_kind: 'club', period: 'day', limit_ore: 5_000 },
       { place_kind: 'school', period: 'day', limit_ore: 5_000 },
     ]);
@@ -99,7 +101,7 @@ test.serial(
       { uid: 'A1B2C3D4', account_id: 'elev-1001', state: 'active', kind: 'legacy' },
     ]);
     t.is(after.entries.length, 3, 'one opening deposit per child with money');
-    t.deepEqual(await c.verify(), [], "central's books balance");
+    t.deepEqual(await c.money.verify(), [], "central's books balance");
 
     // The same file again: nothing changes, not even a message to the school.
     const again = await run([csv]);
@@ -122,9 +124,11 @@ test.serial(
     );
     const third = await run([corrected]);
     t.like(third.json, { created: 0, updated: 2, unchanged: 2, opening_balance_ore: 0 });
-    t.deepEqual(await central.service.central.db.query("SELECT cpr FROM accounts WHERE id = 'elev-1003'"), [
-      { cpr: '030317-1111' },
-    ]);
+    // kept as its HMAC (and a sealed copy) only
+    const [soren] = await central.service.central.db.query<{ cpr_hmac: Uint8Array }>(
+      "SELECT cpr_hmac FROM accounts WHERE id = 'elev-1003'",
+    );
+    t.true(Buffer.from(soren?.cpr_hmac ?? []).equals(central.service.central.people.cpr.hmac('030317-1111')));
   },
 );
 
@@ -167,9 +171,9 @@ test.serial('bad rows are listed with their line and reason, and nothing is impo
 
   // A card that central already knows on another account: the whole file is refused.
   const c = central.service.central;
-  await c.putAccount({ id: 'elev-9999', first_name: 'Anden', sites: ['bakkeskolen'] });
-  await c.putCard({ uid: 'A1B2C3D4', kind: 'legacy' });
-  await c.activateCard('A1B2C3D4', 'elev-9999');
+  await c.accounts.put({ id: 'elev-9999', first_name: 'Anden', sites: ['bakkeskolen'] });
+  await c.cards.put({ uid: 'A1B2C3D4', kind: 'legacy' });
+  await c.cards.activate('A1B2C3D4', 'elev-9999');
   const mid = await snapshot(central);
   const clash = await run([file(dir, 'ok.csv', [HEADER, ...GOOD])]);
   t.is(clash.code, 2);

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { INTEGRATION_USER_PREFIX, Ledger, repoRoot } from '@kantine/gateway';
+import { INTEGRATION_USER_PREFIX, Ledger } from '@kantine/gateway';
 import {
   decodePayload,
   LinkEvent,
@@ -21,6 +21,7 @@ import test from 'ava';
 import mqtt from 'mqtt';
 import pino from 'pino';
 import type { Static, TSchema } from 'typebox';
+import { repoRoot } from './helpers/process.ts';
 import { cards, makeTap, products, purchaseCount, SITE, startSite, type TestSite } from './helpers/site.ts';
 import { until, waitForEvent } from './helpers/wait.ts';
 
@@ -31,7 +32,7 @@ const serial = test.serial;
 /** An integration's MQTT client, recording every message it receives. */
 async function integration(site: TestSite, id: string, secret: string) {
   const client = await mqtt.connectAsync(site.url, {
-    clientId: `int-${id}-${Math.random().toString(16).slice(2, 8)}`,
+    clientId: `${INTEGRATION_USER_PREFIX}${id}:${Math.random().toString(16).slice(2, 8)}`,
     username: `${INTEGRATION_USER_PREFIX}${id}`,
     password: secret,
     reconnectPeriod: 0,
@@ -216,7 +217,7 @@ serial('revoking an integration closes its connection and refuses it after; the 
   t.regex(again.stderr, /not_found/);
   const ledger = new Ledger(db, { now: () => new Date() });
   t.teardown(() => ledger.close());
-  t.notRegex(JSON.stringify(ledger.listIntegrations()), new RegExp(cliSecret), 'only the hash is stored');
+  t.notRegex(JSON.stringify(ledger.integrations.listIntegrations()), new RegExp(cliSecret), 'only the hash is stored');
 });
 
 serial('metrics change as taps are made', async (t) => {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { type Clock, Ledger, migrations } from '@kantine/gateway';
 import test from 'ava';
 import Database from 'better-sqlite3';
+import { decideTap } from './helpers/decide.ts';
 import { cards, makeTap, seedFixture } from './helpers/site.ts';
 
 function openLedger(
@@ -28,8 +29,8 @@ test('the ledger is durable before it answers: WAL and synchronous=FULL', (t) =>
 
 test('ledger entries cannot be edited or deleted', (t) => {
   const ledger = openLedger(t);
-  ledger.setBasket('till-1', [{ product_id: 'yoghurt', quantity: 1 }]);
-  ledger.transaction(() => ledger.decideTap(makeTap('reader-1', cards.alma), 'till-1'));
+  ledger.baskets.setBasket('till-1', [{ product_id: 'yoghurt', quantity: 1 }]);
+  ledger.transaction(() => decideTap(ledger, makeTap('reader-1', cards.alma), 'till-1'));
   t.is((ledger.db.prepare('SELECT COUNT(*) AS n FROM entry_lines').get() as { n: number }).n, 1);
   // better-sqlite3's SqliteError is not an Error to ava: `any`, and assert SQLite's own code.
   const refused = { any: true, code: 'SQLITE_CONSTRAINT_TRIGGER', message: /immutable/ } as const;
@@ -40,13 +41,13 @@ test('ledger entries cannot be edited or deleted', (t) => {
 
 test('every balance equals the sum of its entries after sales and deposits', (t) => {
   const ledger = openLedger(t);
-  ledger.setBasket('till-1', [{ product_id: 'ostehoeps', quantity: 2 }], true);
+  ledger.baskets.setBasket('till-1', [{ product_id: 'ostehoeps', quantity: 2 }], true);
   ledger.transaction(() => {
-    for (let i = 0; i < 5; i++) ledger.decideTap(makeTap('reader-1', cards.alma), 'till-1');
+    for (let i = 0; i < 5; i++) decideTap(ledger, makeTap('reader-1', cards.alma), 'till-1');
   });
-  ledger.deposit({ account_id: 'acc-alma', amount_ore: 2_500 });
-  t.is(ledger.getAccount('acc-alma')?.balance_ore, 10_000 - 5 * 600 + 2_500);
-  t.deepEqual(ledger.verify(), []);
+  ledger.entries.deposit({ account_id: 'acc-alma', amount_ore: 2_500 });
+  t.is(ledger.accounts.getAccount('acc-alma')?.balance_ore, 10_000 - 5 * 600 + 2_500);
+  t.deepEqual(ledger.reports.verify(), []);
 });
 
 test('a balance can never go below zero, even by a bug around the authorizer', (t) => {
@@ -60,14 +61,14 @@ test('a balance can never go below zero, even by a bug around the authorizer', (
 test('deposits must be positive whole øre', (t) => {
   const ledger = openLedger(t);
   for (const amount_ore of [0, -100, 12.5, Number.NaN]) {
-    t.is(t.throws(() => ledger.deposit({ account_id: 'acc-bo', amount_ore }))?.name, 'KantineError');
+    t.is(t.throws(() => ledger.entries.deposit({ account_id: 'acc-bo', amount_ore }))?.name, 'KantineError');
   }
-  t.is(ledger.getAccount('acc-bo')?.balance_ore, 200);
+  t.is(ledger.accounts.getAccount('acc-bo')?.balance_ore, 200);
 });
 
 test('decisions carry the time of the injected clock', (t) => {
   const ledger = openLedger(t, { now: () => new Date('2026-12-24T12:00:00Z') });
-  const d = ledger.transaction(() => ledger.decideTap(makeTap('reader-1', cards.alma), 'till-1'));
+  const d = ledger.transaction(() => decideTap(ledger, makeTap('reader-1', cards.alma), 'till-1'));
   t.is(d.decision.decided_at, '2026-12-24T12:00:00.000Z');
 });
 
@@ -96,9 +97,9 @@ test('a ledger from the previous schema is migrated with its money intact', (t) 
   const ledger = new Ledger(path, { now: () => new Date('2026-11-20T12:00:00Z') });
   t.teardown(() => ledger.close());
   t.is(ledger.db.pragma('user_version', { simple: true }), migrations.length);
-  t.deepEqual(ledger.verify(), []);
+  t.deepEqual(ledger.reports.verify(), []);
   t.like(ledger.db.prepare("SELECT * FROM entries WHERE id = 'e2'").get(), { place_kind: 'school', till_id: 'till-1' });
-  t.like(ledger.tillReport('till-1', '2026-11-20'), { sales: { count: 1, total_ore: 300 } });
+  t.like(ledger.reports.tillReport('till-1', '2026-11-20'), { sales: { count: 1, total_ore: 300 } });
   t.throws(() => ledger.db.prepare("DELETE FROM entries WHERE id = 'e1'").run(), { any: true, message: /immutable/ });
   t.is(ledger.db.pragma('foreign_keys', { simple: true }), 1, 'foreign keys are on again');
 });

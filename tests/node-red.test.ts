@@ -8,8 +8,8 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, repoRoot, stopGracefully } from '@kantine/gateway';
 import test from 'ava';
+import { freePort, repoRoot, stopGracefully } from './helpers/process.ts';
 import { cards, products, SITE, startSite, type TestSite } from './helpers/site.ts';
 import { until } from './helpers/wait.ts';
 
@@ -39,7 +39,7 @@ function statuses(id: string): string[] {
 }
 
 async function sell(site: TestSite, reader: Awaited<ReturnType<TestSite['reader']>>, card: string) {
-  site.ledger.setBasket('till-1', [{ product_id: products.grovbolle.id, quantity: 2 }]);
+  site.ledger.baskets.setBasket('till-1', [{ product_id: products.grovbolle.id, quantity: 2 }]);
   return reader.tap(card);
 }
 
@@ -191,6 +191,14 @@ test.serial('the package installs into a real Node-RED 4 and the daily-sales exa
     JSON.stringify(types),
   );
 
+  // Node-RED loads its own (empty) flows and credentials once it listens: a deploy before that has
+  // finished can have its credentials replaced by the empty ones ("Encrypted credentials not found").
+  await until(
+    async () => (output.includes('Started flows') ? true : undefined),
+    `Node-RED's flows started:\n${output}`,
+    30_000,
+  );
+
   // The example flow as shipped, pointed at this gateway, deployed through the admin API.
   const flow = JSON.parse(readFileSync(join(installed, 'examples', 'daily-sales-csv.json'), 'utf8')) as Record<
     string,
@@ -200,12 +208,30 @@ test.serial('the package installs into a real Node-RED 4 and the daily-sales exa
     if (n.type === 'kantine-gateway')
       Object.assign(n, { url: site.url, site: SITE, ca: '', credentials: { integration: 'node-red', secret } });
   }
-  const deployed = await fetch(`${admin}/flows`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'node-red-deployment-type': 'full' },
-    body: JSON.stringify(flow),
-  });
-  t.is(deployed.status, 204, await deployed.text());
+  const deploy = async () => {
+    const deployed = await fetch(`${admin}/flows`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'node-red-deployment-type': 'full' },
+      body: JSON.stringify(flow),
+    });
+    t.is(deployed.status, 204, await deployed.text());
+  };
+  await deploy();
+  // Seen once in six CI-like runs: Node-RED's very first deploy on a fresh user dir started the
+  // gateway node without the credentials it was given ("secret is missing", just after making its
+  // system key). A second deploy of the same flow is what a person would do; it is logged, and a
+  // node still without its credentials after it fails the test below.
+  if (
+    await until(
+      async () => (output.includes('secret is missing') ? true : undefined),
+      'no credential race',
+      2_000,
+    ).catch(() => false)
+  ) {
+    t.log('Node-RED started the gateway node without its credentials; deployed again');
+    output = '';
+    await deploy();
+  }
   const reader = await site.reader('r-1');
   const csvFile = async () => {
     const files = existsSync(exportDir) ? readdirSync(exportDir) : [];
@@ -213,7 +239,7 @@ test.serial('the package installs into a real Node-RED 4 and the daily-sales exa
   };
   await until(
     async () => {
-      site.ledger.setBasket('till-1', [
+      site.ledger.baskets.setBasket('till-1', [
         { product_id: products.grovbolle.id, quantity: 2 },
         { product_id: products.yoghurt.id, quantity: 1 },
       ]);

@@ -9,12 +9,12 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LegacyUidCard, type Ntag424Card, VpcdLink } from '@kantine/card';
-import { repoRoot } from '@kantine/gateway';
 import type { CardRead, ReaderStatus } from '@kantine/protocol';
 import { loadNfcPcsc, PcscPort, type TapResult } from '@kantine/reader';
 import anyTest, { type TestFn } from 'ava';
 import { KEYS, programmedCard, registerCard } from './helpers/cards.ts';
 import { insertWhenReady, Pcscd, pcscMissing, pcscReaderDaemon } from './helpers/pcscd.ts';
+import { repoRoot } from './helpers/process.ts';
 import { cards, startSite, type TestSite } from './helpers/site.ts';
 import { until, waitForEvent } from './helpers/wait.ts';
 

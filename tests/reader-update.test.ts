@@ -11,11 +11,11 @@ import { appendFileSync, existsSync, mkdtempSync, readFileSync, readlinkSync, rm
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { repoRoot } from '@kantine/gateway';
 import type { ReaderStatus } from '@kantine/protocol';
 import { signRelease } from '@kantine/provisioning';
 import test, { type ExecutionContext } from 'ava';
 import { kantine } from './helpers/cli.ts';
+import { repoRoot } from './helpers/process.ts';
 import { startSite, type TestSite } from './helpers/site.ts';
 import { waitForEvent } from './helpers/wait.ts';
 
@@ -106,7 +106,8 @@ test('a reader updates itself from the gateway, rolls back a release that fails 
   const [v100, v110, v120, v130] = await Promise.all(['1.0.0', '1.1.0', '1.2.0', '1.3.0'].map((v) => build(dir, v)));
   breakAndResign(dir, v120 as string);
 
-  const site = await startSite(t, { config: { releases: { public_key_file: join(dir, 'rel.pub.pem') } } });
+  // Releases come over HTTPS, checked against the site CA (which an enrolled reader keeps as its broker CA).
+  const site = await startSite(t, { https: true, config: { releases: { public_key_file: join(dir, 'rel.pub.pem') } } });
   const gatewayConfig = join(dir, 'gateway.json');
   writeFileSync(
     gatewayConfig,
@@ -135,7 +136,7 @@ test('a reader updates itself from the gateway, rolls back a release that fails 
     JSON.stringify({
       reader_id: 'r-pi',
       site: 'testskolen',
-      broker: { url: site.url, secret: await site.enrol('r-pi', 'till-1') },
+      broker: { url: site.url, secret: await site.enrol('r-pi', 'till-1'), ca_file: site.gateway.httpTls?.ca_file },
       gateway_http: site.http,
       release_key_file: join(root, 'etc/kantine/release.pub.pem'),
       state_dir: join(root, 'var/lib/kantine-reader'),

@@ -2,8 +2,9 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Ledger, repoRoot, verifySecret } from '@kantine/gateway';
+import { Ledger, verifySecret } from '@kantine/gateway';
 import test from 'ava';
+import { repoRoot } from './helpers/process.ts';
 
 function gatewayCli(args: string[], stdin = '') {
   const r = spawnSync(process.execPath, ['--import=tsx', 'gateway/src/main.ts', ...args], {
@@ -34,7 +35,7 @@ test('IT adds, lists and removes staff with kantine-gateway staff; the PIN is st
   t.regex(badId.stderr, /invalid_request/);
 
   const ledger = new Ledger(join(dir, 'g.db'), { now: () => new Date() });
-  const stored = ledger.getStaff('maria');
+  const stored = ledger.staff.getStaff('maria');
   ledger.close();
   t.truthy(stored);
   t.notRegex(stored?.pin_hash ?? '', /4321/);

@@ -21,7 +21,7 @@ const sell = async (site: TestSite) => {
   if (res.status !== 200) throw new Error(`basket: ${res.status} ${await res.text()}`);
 };
 
-const counterOf = (site: TestSite, uid: string) => site.ledger.getCard(uid)?.sun_counter;
+const counterOf = (site: TestSite, uid: string) => site.ledger.accounts.getCard(uid)?.sun_counter;
 
 test('a kantine card pays through a reader: its SUN is verified, the counter is kept, the kind is on the decision', async (t) => {
   const { site, card } = await siteWithEmma(t);
@@ -68,7 +68,7 @@ test('clones are declined card_cloned: right UID with wrong keys, a UID-only cop
     outcome: 'declined',
     code: 'card_cloned',
   });
-  site.ledger.putBatch({ id: 'TEST-02', sdm_master: masters(0x11).sdmMaster });
+  site.ledger.accounts.putBatch({ id: 'TEST-02', sdm_master: masters(0x11).sdmMaster });
   const renamed = await readTwin(await programmedCard(EMMA));
   if (renamed.kind !== 'ntag424') throw new Error('expected a SUN read');
   t.like(await send({ ...renamed, batch: 'TEST-02' }), { outcome: 'declined', code: 'card_cloned' });
@@ -86,10 +86,22 @@ test('a card of a batch this site does not know is declined card_unknown_batch',
 
 test('a genuine message is used up even when the tap is declined (a blocked card)', async (t) => {
   const { site, card, send } = await siteWithEmma(t);
-  site.ledger.putCard({ uid: EMMA, account_id: 'acc-alma', state: 'blocked', kind: 'ntag424', batch_id: 'TEST-01' });
+  site.ledger.accounts.putCard({
+    uid: EMMA,
+    account_id: 'acc-alma',
+    state: 'blocked',
+    kind: 'ntag424',
+    batch_id: 'TEST-01',
+  });
   const read = await readTwin(card);
   t.like(await send(read), { outcome: 'declined', code: 'card_blocked' });
-  site.ledger.putCard({ uid: EMMA, account_id: 'acc-alma', state: 'active', kind: 'ntag424', batch_id: 'TEST-01' });
+  site.ledger.accounts.putCard({
+    uid: EMMA,
+    account_id: 'acc-alma',
+    state: 'active',
+    kind: 'ntag424',
+    batch_id: 'TEST-01',
+  });
   t.like(await send(read), { outcome: 'declined', code: 'card_replayed' });
 });
 

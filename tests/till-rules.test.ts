@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { formatStatementLine, Ledger } from '@kantine/gateway';
 import type { Decision } from '@kantine/protocol';
 import test, { type ExecutionContext } from 'ava';
+import { decideTap } from './helpers/decide.ts';
 import { makeTap } from './helpers/site.ts';
 
 /** A clock the test sets; every rule reads time only from it. */
@@ -43,11 +44,11 @@ function site(t: ExecutionContext, at = '2026-11-23T11:30:00+01:00') {
     ledger.close();
     rmSync(dir, { recursive: true, force: true });
   });
-  ledger.upsertPlace({ id: 'kantinen', name: 'Kantinen', kind: 'school' });
-  ledger.upsertPlace({ id: 'klubben', name: 'Klubben', kind: 'club' });
-  ledger.upsertTill({ id: 'skole-1', place_id: 'kantinen', name: 'Kasse 1' });
-  ledger.upsertTill({ id: 'klub-1', place_id: 'klubben', name: 'Klubkassen' });
-  ledger.upsertProduct({
+  ledger.catalogue.upsertPlace({ id: 'kantinen', name: 'Kantinen', kind: 'school' });
+  ledger.catalogue.upsertPlace({ id: 'klubben', name: 'Klubben', kind: 'club' });
+  ledger.catalogue.upsertTill({ id: 'skole-1', place_id: 'kantinen', name: 'Kasse 1' });
+  ledger.catalogue.upsertTill({ id: 'klub-1', place_id: 'klubben', name: 'Klubkassen' });
+  ledger.catalogue.upsertProduct({
     id: 'bolle',
     place_id: 'kantinen',
     name: 'Stor Grovbolle',
@@ -55,7 +56,7 @@ function site(t: ExecutionContext, at = '2026-11-23T11:30:00+01:00') {
     price_ore: 500,
     allergens: ['gluten'],
   });
-  ledger.upsertProduct({
+  ledger.catalogue.upsertProduct({
     id: 'yoghurt',
     place_id: 'kantinen',
     name: 'Yoghurt',
@@ -63,7 +64,7 @@ function site(t: ExecutionContext, at = '2026-11-23T11:30:00+01:00') {
     price_ore: 600,
     allergens: ['maelk'],
   });
-  ledger.upsertProduct({
+  ledger.catalogue.upsertProduct({
     id: 'noeddebar',
     place_id: 'kantinen',
     name: 'Nøddebar',
@@ -71,16 +72,28 @@ function site(t: ExecutionContext, at = '2026-11-23T11:30:00+01:00') {
     price_ore: 1_000,
     allergens: ['noedder'],
   });
-  ledger.upsertProduct({ id: 'chokolade', place_id: 'kantinen', name: 'Chokolade', category: 'slik', price_ore: 800 });
-  ledger.upsertProduct({ id: 'frugt', place_id: null, name: 'Frugt', category: 'mad', price_ore: 300 });
-  ledger.upsertProduct({ id: 'perler', place_id: 'klubben', name: 'Perler', category: 'materialer', price_ore: 1_500 });
+  ledger.catalogue.upsertProduct({
+    id: 'chokolade',
+    place_id: 'kantinen',
+    name: 'Chokolade',
+    category: 'slik',
+    price_ore: 800,
+  });
+  ledger.catalogue.upsertProduct({ id: 'frugt', place_id: null, name: 'Frugt', category: 'mad', price_ore: 300 });
+  ledger.catalogue.upsertProduct({
+    id: 'perler',
+    place_id: 'klubben',
+    name: 'Perler',
+    category: 'materialer',
+    price_ore: 1_500,
+  });
 
-  ledger.putAccount({ id: 'mia', first_name: 'Mia' });
-  ledger.deposit({ account_id: 'mia', amount_ore: 50_000 });
-  ledger.setSpendLimit('mia', { place_kind: 'school', period: 'day', limit_ore: 2_000 });
-  ledger.setSpendLimit('mia', { place_kind: 'school', period: 'week', limit_ore: 5_000 });
-  ledger.setSpendLimit('mia', { place_kind: 'school', period: 'month', limit_ore: 15_000 });
-  ledger.putAccount({
+  ledger.accounts.putAccount({ id: 'mia', first_name: 'Mia' });
+  ledger.entries.deposit({ account_id: 'mia', amount_ore: 50_000 });
+  ledger.accounts.setSpendLimit('mia', { place_kind: 'school', period: 'day', limit_ore: 2_000 });
+  ledger.accounts.setSpendLimit('mia', { place_kind: 'school', period: 'week', limit_ore: 5_000 });
+  ledger.accounts.setSpendLimit('mia', { place_kind: 'school', period: 'month', limit_ore: 15_000 });
+  ledger.accounts.putAccount({
     id: 'leo',
     first_name: 'Leo',
     place_kinds: ['school'],
@@ -88,21 +101,21 @@ function site(t: ExecutionContext, at = '2026-11-23T11:30:00+01:00') {
     allergies: ['noedder'],
     auto_topup_ore: 20_000,
   });
-  ledger.deposit({ account_id: 'leo', amount_ore: 3_000 });
-  ledger.putCard({ uid: uid.mia, account_id: 'mia', state: 'active' });
-  ledger.putCard({ uid: uid.leo, account_id: 'leo', state: 'active' });
-  ledger.putCard({ uid: uid.blocked, account_id: 'leo', state: 'blocked' });
-  ledger.putCard({ uid: uid.replaced, account_id: 'mia', state: 'replaced' });
-  ledger.putCard({ uid: uid.stock, account_id: null, state: 'stock' });
+  ledger.entries.deposit({ account_id: 'leo', amount_ore: 3_000 });
+  ledger.accounts.putCard({ uid: uid.mia, account_id: 'mia', state: 'active' });
+  ledger.accounts.putCard({ uid: uid.leo, account_id: 'leo', state: 'active' });
+  ledger.accounts.putCard({ uid: uid.blocked, account_id: 'leo', state: 'blocked' });
+  ledger.accounts.putCard({ uid: uid.replaced, account_id: 'mia', state: 'replaced' });
+  ledger.accounts.putCard({ uid: uid.stock, account_id: null, state: 'stock' });
 
   /** Puts a basket on a till (product id → quantity) and taps a card there; returns the decision. */
   const buy = (till: string, card: string, basket: Record<string, number>): Decision => {
-    ledger.setBasket(
+    ledger.baskets.setBasket(
       till,
       Object.entries(basket).map(([product_id, quantity]) => ({ product_id, quantity })),
     );
-    const d = ledger.transaction(() => ledger.decideTap(makeTap('reader-1', card), till)).decision;
-    ledger.clearBasket(till);
+    const d = ledger.transaction(() => decideTap(ledger, makeTap('reader-1', card), till)).decision;
+    ledger.baskets.clearBasket(till);
     return d;
   };
   const outcome = (d: Decision) => (d.outcome === 'declined' ? d.code : d.outcome);
@@ -112,18 +125,18 @@ function site(t: ExecutionContext, at = '2026-11-23T11:30:00+01:00') {
 test('the first rule that fails is the answer: card, then place, category, limits, funds, allergy', (t) => {
   const { ledger, buy, outcome } = site(t);
   // Leo breaks many rules at once; each answer names the first, and lifting it shows the next.
-  ledger.putCard({ uid: uid.leo, account_id: 'leo', state: 'blocked' });
+  ledger.accounts.putCard({ uid: uid.leo, account_id: 'leo', state: 'blocked' });
   t.is(outcome(buy('klub-1', uid.leo, { perler: 1 })), 'card_blocked');
-  ledger.putCard({ uid: uid.leo, account_id: 'leo', state: 'active' });
+  ledger.accounts.putCard({ uid: uid.leo, account_id: 'leo', state: 'active' });
   t.is(outcome(buy('klub-1', uid.leo, { perler: 1 })), 'place_not_allowed');
-  ledger.setSpendLimit('leo', { place_kind: 'school', period: 'day', limit_ore: 1_000 });
+  ledger.accounts.setSpendLimit('leo', { place_kind: 'school', period: 'day', limit_ore: 1_000 });
   t.is(outcome(buy('skole-1', uid.leo, { chokolade: 5, noeddebar: 1 })), 'category_not_allowed');
   t.is(outcome(buy('skole-1', uid.leo, { noeddebar: 2 })), 'limit_exceeded_day');
-  ledger.setSpendLimit('leo', { place_kind: 'school', period: 'day', limit_ore: null });
+  ledger.accounts.setSpendLimit('leo', { place_kind: 'school', period: 'day', limit_ore: null });
   t.is(outcome(buy('skole-1', uid.leo, { noeddebar: 4 })), 'insufficient_funds');
   t.is(outcome(buy('skole-1', uid.leo, { noeddebar: 1 })), 'allergen_check');
   t.is(outcome(buy('skole-1', uid.leo, { bolle: 1 })), 'approved');
-  t.is(ledger.getAccount('leo')?.balance_ore, 2_500);
+  t.is(ledger.accounts.getAccount('leo')?.balance_ore, 2_500);
 });
 
 test('card states are checked in order: replaced, then not activated, then blocked, each with its own code', (t) => {
@@ -139,8 +152,8 @@ test('declines a purchase at a kind of place the guardians did not allow, and a 
   const d = buy('klub-1', uid.leo, { frugt: 1 });
   t.is(outcome(d), 'place_not_allowed');
   t.is(d.amount_ore, 300);
-  t.is(ledger.getAccount('leo')?.balance_ore, 3_000, 'nothing charged');
-  const check = ledger.transaction(() => ledger.decideTap(makeTap('reader-1', uid.leo), 'klub-1')).decision;
+  t.is(ledger.accounts.getAccount('leo')?.balance_ore, 3_000, 'nothing charged');
+  const check = ledger.transaction(() => decideTap(ledger, makeTap('reader-1', uid.leo), 'klub-1')).decision;
   t.is(check.outcome, 'balance');
   t.is(check.balance_ore, 3_000);
 });
@@ -149,7 +162,7 @@ test('declines a basket holding a product category the child is not permitted, w
   const { ledger, buy, outcome } = site(t);
   t.is(outcome(buy('skole-1', uid.leo, { bolle: 1, chokolade: 1 })), 'category_not_allowed');
   t.is(outcome(buy('skole-1', uid.mia, { bolle: 1, chokolade: 1 })), 'approved', 'Mia may buy sweets');
-  t.is(ledger.getAccount('leo')?.balance_ore, 3_000);
+  t.is(ledger.accounts.getAccount('leo')?.balance_ore, 3_000);
 });
 
 test('the daily limit at school counts today’s school purchases and ends at midnight in Copenhagen', (t) => {
@@ -169,7 +182,7 @@ test('the daily limit at school counts today’s school purchases and ends at mi
 
 test('the weekly limit runs Monday to Sunday in Copenhagen', (t) => {
   const { ledger, clock, buy, outcome } = site(t);
-  ledger.setSpendLimit('mia', { place_kind: 'school', period: 'day', limit_ore: null });
+  ledger.accounts.setSpendLimit('mia', { place_kind: 'school', period: 'day', limit_ore: null });
   // Monday 23 November to Sunday 29 November 2026.
   clock.set('2026-11-23T10:00:00+01:00');
   t.is(outcome(buy('skole-1', uid.mia, { noeddebar: 3 })), 'approved'); // 30 kr
@@ -182,8 +195,8 @@ test('the weekly limit runs Monday to Sunday in Copenhagen', (t) => {
 
 test('the monthly limit runs from the first of the month, across summer-time changes', (t) => {
   const { ledger, clock, buy, outcome } = site(t);
-  ledger.setSpendLimit('mia', { place_kind: 'school', period: 'day', limit_ore: null });
-  ledger.setSpendLimit('mia', { place_kind: 'school', period: 'week', limit_ore: null });
+  ledger.accounts.setSpendLimit('mia', { place_kind: 'school', period: 'day', limit_ore: null });
+  ledger.accounts.setSpendLimit('mia', { place_kind: 'school', period: 'week', limit_ore: null });
   // October 2026: summer time ends on Sunday 25 October (03:00 CEST → 02:00 CET).
   for (const day of ['2026-10-01T07:30:00+02:00', '2026-10-12T12:00:00+02:00', '2026-10-25T01:30:00+02:00']) {
     clock.set(day);
@@ -207,7 +220,7 @@ test('a voided sale gives the money back with a compensating entry and no longer
   const { ledger, buy, outcome } = site(t);
   const sale = buy('skole-1', uid.mia, { noeddebar: 2 });
   t.is(outcome(buy('skole-1', uid.mia, { frugt: 1 })), 'limit_exceeded_day');
-  const v = ledger.voidSale({
+  const v = ledger.entries.voidSale({
     till_id: 'skole-1',
     entry_id: sale.entry_id as string,
     reason: 'Tastet forkert',
@@ -215,8 +228,8 @@ test('a voided sale gives the money back with a compensating entry and no longer
   });
   t.is(v.amount_ore, 2_000);
   t.is(v.balance_ore, 50_000);
-  t.is(ledger.getAccount('mia')?.balance_ore, 50_000);
-  t.deepEqual(ledger.verify(), [], 'balances still equal their entries');
+  t.is(ledger.accounts.getAccount('mia')?.balance_ore, 50_000);
+  t.deepEqual(ledger.reports.verify(), [], 'balances still equal their entries');
   const rows = ledger.db
     .prepare("SELECT kind, amount_ore, voids_entry_id FROM entries WHERE account_id = 'mia' ORDER BY seq")
     .all();
@@ -232,20 +245,22 @@ test('a sale is voided once, only at its own till, only on its day, and the refu
   const { ledger, clock, buy } = site(t);
   const sale = buy('skole-1', uid.mia, { bolle: 1 });
   const entry_id = sale.entry_id as string;
-  t.throws(() => ledger.voidSale({ till_id: 'klub-1', entry_id, reason: 'x', staff_id: null }), { message: /no sale/ });
-  t.throws(() => ledger.voidSale({ till_id: 'skole-1', entry_id: 'nope', reason: 'x', staff_id: null }), {
+  t.throws(() => ledger.entries.voidSale({ till_id: 'klub-1', entry_id, reason: 'x', staff_id: null }), {
     message: /no sale/,
   });
-  ledger.voidSale({ till_id: 'skole-1', entry_id, reason: 'Fortrudt', staff_id: null });
-  const again = t.throws(() => ledger.voidSale({ till_id: 'skole-1', entry_id, reason: 'x', staff_id: null }));
+  t.throws(() => ledger.entries.voidSale({ till_id: 'skole-1', entry_id: 'nope', reason: 'x', staff_id: null }), {
+    message: /no sale/,
+  });
+  ledger.entries.voidSale({ till_id: 'skole-1', entry_id, reason: 'Fortrudt', staff_id: null });
+  const again = t.throws(() => ledger.entries.voidSale({ till_id: 'skole-1', entry_id, reason: 'x', staff_id: null }));
   t.is((again as { code?: string }).code, 'sale_already_voided');
   const other = buy('skole-1', uid.mia, { frugt: 1 });
   clock.set('2026-11-24T08:00:00+01:00');
   const late = t.throws(() =>
-    ledger.voidSale({ till_id: 'skole-1', entry_id: other.entry_id as string, reason: 'x', staff_id: null }),
+    ledger.entries.voidSale({ till_id: 'skole-1', entry_id: other.entry_id as string, reason: 'x', staff_id: null }),
   );
   t.is((late as { code?: string }).code, 'void_too_late');
-  t.is(ledger.getAccount('mia')?.balance_ore, 50_000 - 300);
+  t.is(ledger.accounts.getAccount('mia')?.balance_ore, 50_000 - 300);
 });
 
 test('the end-of-day report adds up like a till roll: products, sales, voids, net, declines', (t) => {
@@ -254,7 +269,7 @@ test('the end-of-day report adds up like a till roll: products, sales, voids, ne
   const second = buy('skole-1', uid.mia, { bolle: 1 });
   buy('skole-1', uid.leo, { chokolade: 1 }); // declined: category
   buy('klub-1', uid.mia, { perler: 1 }); // another till
-  ledger.voidSale({
+  ledger.entries.voidSale({
     till_id: 'skole-1',
     entry_id: second.entry_id as string,
     reason: 'Forkert vare',
@@ -262,7 +277,7 @@ test('the end-of-day report adds up like a till roll: products, sales, voids, ne
   });
   clock.set('2026-11-24T07:00:00+01:00');
   buy('skole-1', uid.mia, { frugt: 1 }); // the next day
-  const r = ledger.tillReport('skole-1', '2026-11-23');
+  const r = ledger.reports.tillReport('skole-1', '2026-11-23');
   t.deepEqual(r.products, [
     { product_id: 'bolle', name: 'Stor Grovbolle', quantity: 2, total_ore: 1_000 },
     { product_id: 'yoghurt', name: 'Yoghurt', quantity: 1, total_ore: 600 },
@@ -273,106 +288,133 @@ test('the end-of-day report adds up like a till roll: products, sales, voids, ne
   t.is(r.voids_total_ore, 500);
   t.is(r.net_ore, 1_100);
   t.deepEqual(r.declines, [{ code: 'category_not_allowed', count: 1 }]);
-  t.throws(() => ledger.tillReport('skole-1', '23-11-2026'), { message: /not a date/ });
+  t.throws(() => ledger.reports.tillReport('skole-1', '23-11-2026'), { message: /not a date/ });
 });
 
 test('staff confirm an allergen for this child and this basket; the next tap pays, a changed basket asks again', (t) => {
   const { ledger } = site(t);
-  const tap = () => ledger.transaction(() => ledger.decideTap(makeTap('reader-1', uid.leo), 'skole-1'));
-  const basket = ledger.setBasket('skole-1', [{ product_id: 'noeddebar', quantity: 1 }]);
+  const tap = () => ledger.transaction(() => decideTap(ledger, makeTap('reader-1', uid.leo), 'skole-1'));
+  const basket = ledger.baskets.setBasket('skole-1', [{ product_id: 'noeddebar', quantity: 1 }]);
   const held = tap();
   t.is(held.decision.code, 'allergen_check');
   t.deepEqual(held.allergens, ['noedder']);
   t.is(held.account_id, 'leo');
-  t.is(ledger.getAccount('leo')?.balance_ore, 3_000, 'nothing charged while staff check');
-  t.false(ledger.confirmAllergens('skole-1', 'another-basket', 'leo'), 'only the basket staff saw');
-  t.true(ledger.confirmAllergens('skole-1', basket.basket_id, 'leo'));
-  ledger.setBasket('skole-1', [{ product_id: 'noeddebar', quantity: 2 }]);
+  t.is(ledger.accounts.getAccount('leo')?.balance_ore, 3_000, 'nothing charged while staff check');
+  t.false(ledger.baskets.confirmAllergens('skole-1', 'another-basket', 'leo'), 'only the basket staff saw');
+  t.true(ledger.baskets.confirmAllergens('skole-1', basket.basket_id, 'leo'));
+  ledger.baskets.setBasket('skole-1', [{ product_id: 'noeddebar', quantity: 2 }]);
   t.is(tap().decision.code, 'allergen_check', 'a new basket is checked again');
-  const b2 = ledger.getBasket('skole-1');
-  ledger.confirmAllergens('skole-1', b2?.basket_id as string, 'leo');
+  const b2 = ledger.baskets.getBasket('skole-1');
+  ledger.baskets.confirmAllergens('skole-1', b2?.basket_id as string, 'leo');
   t.is(tap().decision.outcome, 'approved');
-  t.is(ledger.getAccount('leo')?.balance_ore, 1_000);
+  t.is(ledger.accounts.getAccount('leo')?.balance_ore, 1_000);
 });
 
 test('a purchase leaving less than 50 kr queues one automatic top-up, never blocks the sale, and its result comes back', (t) => {
   const { ledger, buy, outcome } = site(t);
   t.is(outcome(buy('skole-1', uid.mia, { frugt: 1 })), 'approved');
-  t.deepEqual(ledger.pendingTopups(), [], 'Mia has no agreement');
+  t.deepEqual(ledger.topups.pending(), [], 'Mia has no agreement');
   const first = buy('skole-1', uid.leo, { bolle: 1 }); // 30 → 25 kr: under 50 kr
   t.is(outcome(first), 'approved');
-  const [req, ...more] = ledger.pendingTopups();
+  const [req, ...more] = ledger.topups.pending();
   t.deepEqual(more, []);
   t.like(req, { account_id: 'leo', entry_id: first.entry_id, amount_ore: 20_000, state: 'pending' });
   t.is(outcome(buy('skole-1', uid.leo, { bolle: 1 })), 'approved', 'the next sale does not wait for central');
-  t.is(ledger.pendingTopups().length, 1, 'one open request per account');
+  t.is(ledger.topups.pending().length, 1, 'one open request per account');
 
-  const done = ledger.settleTopup(req?.id as string, { outcome: 'deposited', deposit_id: 'central-dep-1' });
+  t.throws(() => ledger.topups.settle(req?.id as string, { outcome: 'deposited', deposit_id: 'central-dep-1' }), {
+    message: /not booked here/,
+  });
+  t.is(ledger.topups.pending().length, 1, 'an answer before its deposit changes nothing');
+  // Central's deposit arrives as any entry of central's; the answer only marks the request.
+  ledger.entries.bookCentralEntry({
+    id: 'central-dep-1',
+    account_id: 'leo',
+    kind: 'deposit',
+    amount_ore: 20_000,
+    origin: 'central',
+    created_at: new Date().toISOString(),
+  });
+  const done = ledger.topups.settle(req?.id as string, { outcome: 'deposited', deposit_id: 'central-dep-1' });
   t.is(done.state, 'deposited');
-  t.is(ledger.getAccount('leo')?.balance_ore, 2_000 + 20_000);
-  ledger.settleTopup(req?.id as string, { outcome: 'deposited', deposit_id: 'central-dep-1' });
-  t.is(ledger.getAccount('leo')?.balance_ore, 22_000, 'a repeated answer deposits nothing more');
-  t.deepEqual(ledger.verify(), []);
+  t.is(ledger.accounts.getAccount('leo')?.balance_ore, 2_000 + 20_000);
+  ledger.topups.settle(req?.id as string, { outcome: 'deposited', deposit_id: 'central-dep-1' });
+  t.is(ledger.accounts.getAccount('leo')?.balance_ore, 22_000, 'a repeated answer deposits nothing more');
+  t.deepEqual(ledger.reports.verify(), []);
 
-  ledger.putAccount({ id: 'leo', first_name: 'Leo', place_kinds: ['school'], auto_topup_ore: 20_000 });
-  ledger.deposit({ account_id: 'leo', amount_ore: 1 }); // keep the balance odd to see it unchanged
+  ledger.accounts.putAccount({ id: 'leo', first_name: 'Leo', place_kinds: ['school'], auto_topup_ore: 20_000 });
+  ledger.entries.deposit({ account_id: 'leo', amount_ore: 1 }); // keep the balance odd to see it unchanged
   // Spend down under 50 kr again: a new request; this time the payment card has expired.
   buy('skole-1', uid.leo, { noeddebar: 18 });
-  const [second] = ledger.pendingTopups();
-  const failed = ledger.settleTopup(second?.id as string, { outcome: 'failed', reason: 'payment_card_expired' });
+  const [second] = ledger.topups.pending();
+  const failed = ledger.topups.settle(second?.id as string, { outcome: 'failed', reason: 'payment_card_expired' });
   t.like(failed, { state: 'failed', reason: 'payment_card_expired' });
-  t.is(ledger.getAccount('leo')?.balance_ore, 22_001 - 18_000);
-  t.throws(() => ledger.settleTopup('nope', { outcome: 'failed', reason: 'x' }), { message: /no top-up/ });
+  t.is(ledger.accounts.getAccount('leo')?.balance_ore, 22_001 - 18_000);
+  t.throws(() => ledger.topups.settle('nope', { outcome: 'failed', reason: 'x' }), { message: /no top-up/ });
 });
 
 test('a paid pre-order is listed for its child at its place today and handed out once', (t) => {
   const { ledger, clock } = site(t);
   const lines = [{ product_id: 'bolle', name: 'Stor Grovbolle', quantity: 2, unit_price_ore: 500 }];
-  ledger.putPreorder({ id: 'web-1', account_id: 'mia', place_id: 'kantinen', lines, for_date: '2026-11-23' });
-  ledger.putPreorder({ id: 'web-2', account_id: 'mia', place_id: 'kantinen', lines, for_date: '2026-11-24' });
-  ledger.putPreorder({ id: 'web-3', account_id: 'mia', place_id: 'klubben', lines, for_date: '2026-11-23' });
+  ledger.preorders.putPreorder({ id: 'web-1', account_id: 'mia', place_id: 'kantinen', lines, for_date: '2026-11-23' });
+  ledger.preorders.putPreorder({ id: 'web-2', account_id: 'mia', place_id: 'kantinen', lines, for_date: '2026-11-24' });
+  ledger.preorders.putPreorder({ id: 'web-3', account_id: 'mia', place_id: 'klubben', lines, for_date: '2026-11-23' });
   t.deepEqual(
-    ledger.openPreorders('mia', 'kantinen').map((o) => o.id),
+    ledger.preorders.openPreorders('mia', 'kantinen').map((o) => o.id),
     ['web-1'],
     'not tomorrow’s, not the club’s',
   );
-  t.is(ledger.openPreorders('mia', 'kantinen')[0]?.total_ore, 1_000);
-  const e = t.throws(() => ledger.handOutPreorder('web-1', 'klub-1', 'anne'));
+  t.is(ledger.preorders.openPreorders('mia', 'kantinen')[0]?.total_ore, 1_000);
+  const e = t.throws(() => ledger.preorders.handOutPreorder('web-1', 'klub-1', 'anne'));
   t.is((e as { code?: string }).code, 'preorder_not_found', 'not at another place');
-  t.like(ledger.handOutPreorder('web-1', 'skole-1', 'anne'), { state: 'handed_out', handed_out_by: 'anne' });
-  const again = t.throws(() => ledger.handOutPreorder('web-1', 'skole-1', 'anne'));
+  t.like(ledger.preorders.handOutPreorder('web-1', 'skole-1', 'anne'), { state: 'handed_out', handed_out_by: 'anne' });
+  const again = t.throws(() => ledger.preorders.handOutPreorder('web-1', 'skole-1', 'anne'));
   t.is((again as { code?: string }).code, 'preorder_handed_out');
   clock.set('2026-11-24T09:00:00+01:00');
   t.deepEqual(
-    ledger.openPreorders('mia', 'kantinen').map((o) => o.id),
+    ledger.preorders.openPreorders('mia', 'kantinen').map((o) => o.id),
     ['web-2'],
   );
 });
 
 test('a basket holds only products this till’s place sells', (t) => {
   const { ledger } = site(t);
-  const e = t.throws(() => ledger.setBasket('skole-1', [{ product_id: 'perler', quantity: 1 }]));
+  const e = t.throws(() => ledger.baskets.setBasket('skole-1', [{ product_id: 'perler', quantity: 1 }]));
   t.is((e as { code?: string }).code, 'unknown_product');
-  t.truthy(ledger.setBasket('klub-1', [{ product_id: 'frugt', quantity: 1 }]), 'site-wide products sell everywhere');
+  t.truthy(
+    ledger.baskets.setBasket('klub-1', [{ product_id: 'frugt', quantity: 1 }]),
+    'site-wide products sell everywhere',
+  );
   t.deepEqual(
-    ledger.listProducts('klubben').map((p) => p.id),
+    ledger.catalogue.listProducts('klubben').map((p) => p.id),
     ['frugt', 'perler'],
   );
 });
 
 test('a statement lists every sale with its line items and the running balance, like the portal in the seeds', (t) => {
   const { ledger, clock, buy } = site(t, '2015-08-18T18:24:00+02:00');
-  ledger.putAccount({ id: 'ida', first_name: 'Ida' });
-  ledger.putCard({ uid: '04AA00000000FF', account_id: 'ida', state: 'active' });
-  ledger.deposit({ account_id: 'ida', amount_ore: 4_950 });
-  ledger.deposit({ account_id: 'ida', amount_ore: 10_000 });
+  ledger.accounts.putAccount({ id: 'ida', first_name: 'Ida' });
+  ledger.accounts.putCard({ uid: '04AA00000000FF', account_id: 'ida', state: 'active' });
+  ledger.entries.deposit({ account_id: 'ida', amount_ore: 4_950 });
+  ledger.entries.deposit({ account_id: 'ida', amount_ore: 10_000 });
   const sale = buy('skole-1', '04AA00000000FF', { bolle: 1 });
   t.is(sale.outcome, 'approved');
   clock.set('2015-08-18T18:30:00+02:00');
-  ledger.voidSale({ till_id: 'skole-1', entry_id: sale.entry_id as string, reason: 'Forkert vare', staff_id: null });
-  ledger.upsertProduct({ id: 'ostehoeps', place_id: 'kantinen', name: 'Ostehøps', category: 'mad', price_ore: 300 });
+  ledger.entries.voidSale({
+    till_id: 'skole-1',
+    entry_id: sale.entry_id as string,
+    reason: 'Forkert vare',
+    staff_id: null,
+  });
+  ledger.catalogue.upsertProduct({
+    id: 'ostehoeps',
+    place_id: 'kantinen',
+    name: 'Ostehøps',
+    category: 'mad',
+    price_ore: 300,
+  });
   buy('skole-1', '04AA00000000FF', { ostehoeps: 1, yoghurt: 1, bolle: 1 });
-  const lines = ledger.statement('ida', '2015-08-18', '2015-08-18').map(formatStatementLine);
+  const lines = ledger.reports.statement('ida', '2015-08-18', '2015-08-18').map(formatStatementLine);
   t.deepEqual(lines, [
     '18-08-2015 18:30\tHævet 1x Ostehøps 3.00 1x Yoghurt 6.00 1x Stor Grovbolle 5.00\tkr.-14,00\tkr.135,50',
     '18-08-2015 18:30\tAnnulleret: Forkert vare\tkr.5,00\tkr.149,50',
@@ -380,6 +422,6 @@ test('a statement lists every sale with its line items and the running balance, 
     '18-08-2015 18:24\tIndsat\tkr.100,00\tkr.149,50',
     '18-08-2015 18:24\tIndsat\tkr.49,50\tkr.49,50',
   ]);
-  t.deepEqual(ledger.statement('ida', '2015-08-19', '2015-08-31'), []);
-  t.throws(() => ledger.statement('ida', '18-08-2015', '2015-08-31'), { message: /not a date/ });
+  t.deepEqual(ledger.reports.statement('ida', '2015-08-19', '2015-08-31'), []);
+  t.throws(() => ledger.reports.statement('ida', '18-08-2015', '2015-08-31'), { message: /not a date/ });
 });

@@ -44,9 +44,9 @@ test('approves a sale, charges the basket and keeps its line items', async (t) =
     { name: 'Yoghurt', quantity: 1, unit_price_ore: 600 },
     { name: 'Stor Grovbolle', quantity: 2, unit_price_ore: 500 },
   ]);
-  t.is(site.ledger.getAccount('acc-alma')?.balance_ore, 8_100);
-  t.is(site.ledger.getBasket('till-1'), undefined, 'a sale consumes the basket');
-  t.deepEqual(site.ledger.verify(), []);
+  t.is(site.ledger.accounts.getAccount('acc-alma')?.balance_ore, 8_100);
+  t.is(site.ledger.baskets.getBasket('till-1'), undefined, 'a sale consumes the basket');
+  t.deepEqual(site.ledger.reports.verify(), []);
 });
 
 test('declines a tap for insufficient funds and charges nothing', async (t) => {
@@ -61,9 +61,9 @@ test('declines a tap for insufficient funds and charges nothing', async (t) => {
   t.is(result.decision.amount_ore, 600);
   t.is(result.decision.balance_ore, 200);
   t.deepEqual(reader.feedback.shown, ['declined:insufficient_funds']);
-  t.is(site.ledger.getAccount('acc-bo')?.balance_ore, 200);
+  t.is(site.ledger.accounts.getAccount('acc-bo')?.balance_ore, 200);
   t.is(purchaseCount(site.ledger), 0);
-  t.truthy(site.ledger.getBasket('till-1'), 'the basket stays for the next child');
+  t.truthy(site.ledger.baskets.getBasket('till-1'), 'the basket stays for the next child');
 });
 
 test('declines an unknown card, a blocked card, a replaced card and a blank card, each with its own code', async (t) => {
@@ -108,7 +108,7 @@ test('a standing basket stays on the till and pays for every tap', async (t) => 
     t.is(r.kind === 'decision' && r.decision.outcome, 'approved');
     reader.port.remove();
   }
-  t.is(site.ledger.getAccount('acc-alma')?.balance_ore, 10_000 - 3 * 300);
+  t.is(site.ledger.accounts.getAccount('acc-alma')?.balance_ore, 10_000 - 3 * 300);
 });
 
 test('a basket on one till is not paid by a tap on another till', async (t) => {
@@ -117,7 +117,7 @@ test('a basket on one till is not paid by a tap on another till', async (t) => {
   await putBasket(site, 'till-1', { lines: [{ product_id: 'yoghurt', quantity: 1 }] });
   const r = await reader2.tap(cards.alma);
   t.is(r.kind === 'decision' && r.decision.outcome, 'balance');
-  t.truthy(site.ledger.getBasket('till-1'));
+  t.truthy(site.ledger.baskets.getBasket('till-1'));
 });
 
 test('the till API refuses bad baskets with a code and changes nothing', async (t) => {
@@ -145,5 +145,5 @@ test('the till API refuses bad baskets with a code and changes nothing', async (
   const notJson = await site.api('till-1', 'PUT', '/basket', '{"lines": [');
   t.is(notJson.status, 400);
   t.is(((await notJson.json()) as { code: string }).code, 'invalid_request');
-  t.is(site.ledger.getBasket('till-1'), undefined);
+  t.is(site.ledger.baskets.getBasket('till-1'), undefined);
 });

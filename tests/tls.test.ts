@@ -82,7 +82,7 @@ test('readers reach the gateway over MQTT with TLS and a sale goes through; a cl
     rmSync(dir, { recursive: true, force: true });
   });
   seedFixture(gateway.ledger);
-  gateway.ledger.setBasket('till-1', [{ product_id: 'yoghurt', quantity: 1 }]);
+  gateway.ledger.baskets.setBasket('till-1', [{ product_id: 'yoghurt', quantity: 1 }]);
   const url = `mqtts://127.0.0.1:${gateway.mqttPort}`;
 
   const port = new SimulatedPort();

@@ -3,7 +3,7 @@
  *
  * How fast the reader reads a kantine card through the real PC/SC path — nfc-pcsc's Reader →
  * libpcsclite → pcscd → vsmartcard-vpcd → our NTAG 424 DNA twin — on our own PC/SC layer
- * (reader/src/pcsc-lite.ts, libpcsclite through koffi). Beside it, in the same run and on the same
+ * (reader/src/pcsc/pcsc-lite.ts, libpcsclite through koffi). Beside it, in the same run and on the same
  * card: the same reads on nfc-pcsc's own native binding (@pokusew/pcsclite, which pcsc-lite.ts
  * replaced), and the twin answering the same read in-process with no PC/SC at all (the floor).
  *

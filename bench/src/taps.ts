@@ -4,13 +4,20 @@
  * Durable tap decisions through the real gateway process, beside the raw baseline measured in
  * the same run: an MQTT QoS1 echo through the same broker, answered in the gateway process with
  * no ledger work. Simulated readers (the reader's own TapClient) run in this process, each in a
- * closed loop: tap, wait for the decision, tap again.
+ * closed loop: tap, wait for the decision, tap again. `--rate N`: open loop instead, N taps (and N
+ * echoes) a second spread evenly over the readers, each sent on time whether or not the previous
+ * one was answered. `--sun`: a third phase of the same taps made with NTAG 424 DNA cards (SUN
+ * messages from programmed card twins, verified by the gateway), beside the legacy UID taps.
  */
 import { rmSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { Ledger, makeLoadSite, spawnGateway, stopGracefully } from '@kantine/gateway';
-import { setNoDelay, TapClient } from '@kantine/reader';
-import mqtt, { type MqttClient } from 'mqtt';
+import { Ntag424, Ntag424Card, personalizeCard, readCard } from '@kantine/card';
+import { Ledger } from '@kantine/gateway';
+import { connectFirst, connectMqtt, type MqttClient } from '@kantine/mqtt';
+import type { CardRead } from '@kantine/protocol';
+import { TapClient } from '@kantine/reader';
+import { makeLoadSite } from '@kantine/tests/helpers/load-site.ts';
+import { spawnGateway, stopGracefully } from '@kantine/tests/helpers/process.ts';
 import { cpuPerOp, summarize } from './stats.ts';
 
 const SITE = 'benchskolen';
@@ -23,12 +30,20 @@ const { values } = parseArgs({
     json: { type: 'boolean', default: false },
     // Writes a V8 CPU profile of the gateway process into this folder.
     profile: { type: 'string' },
+    // Open loop: taps (and echoes) per second over all readers.
+    rate: { type: 'string' },
+    // Also measure taps with NTAG 424 DNA cards (SUN verified by the gateway).
+    sun: { type: 'boolean', default: false },
   },
 });
 const readers = Number(values.readers);
 const seconds = Number(values.seconds);
 if (!Number.isInteger(readers) || readers < 1 || readers > 500) throw new Error('--readers must be 1..500');
 if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 600) throw new Error('--seconds must be in (0, 600]');
+const rate = values.rate === undefined ? undefined : Number(values.rate);
+if (rate !== undefined && (!Number.isFinite(rate) || rate <= 0 || rate > 20_000)) {
+  throw new Error('--rate must be in (0, 20000] taps/s');
+}
 const say = (line: string) => {
   if (!values.json) process.stderr.write(`${line}\n`);
 };
@@ -44,6 +59,39 @@ const site = await makeLoadSite({
 const { database, configPath, port, secret } = site;
 const uid = site.cardUid;
 
+// --sun: one kantine card per reader (a twin programmed as IT would, in a batch of its own),
+// registered for the reader's child; each tap reads it afresh, so every SUN message is new.
+const SUN_BATCH = 'BENCH-01';
+const SUN_KEYS = { appMaster: Buffer.alloc(16, 0x21), sdmMaster: Buffer.alloc(16, 0x22) };
+const sunUid = (i: number) => `05${i.toString(16).toUpperCase().padStart(12, '0')}`;
+const sunCards: Ntag424Card[] = [];
+const onReader = (card: Ntag424Card) => {
+  card.reset();
+  return async (apdu: Buffer) => card.transmit(apdu);
+};
+if (values.sun) {
+  const ledger = new Ledger(database, { now: () => new Date() });
+  ledger.accounts.putBatch({ id: SUN_BATCH, sdm_master: SUN_KEYS.sdmMaster });
+  for (let i = 0; i < readers; i++) {
+    const card = new Ntag424Card(sunUid(i));
+    const r = await personalizeCard(new Ntag424(onReader(card)), {
+      batch: SUN_BATCH,
+      keys: SUN_KEYS,
+      urlBase: 'https://kort.kantine.example/t',
+    });
+    if (r.outcome !== 'programmed') throw new Error('a bench card was not fresh');
+    ledger.accounts.putCard({
+      uid: sunUid(i),
+      account_id: site.accountId(i),
+      state: 'active',
+      kind: 'ntag424',
+      batch_id: SUN_BATCH,
+    });
+    sunCards.push(card);
+  }
+  ledger.close();
+}
+
 // The gateway logs at its production level (info: one line per decision); the logs are drained.
 const gateway = await spawnGateway(
   configPath,
@@ -52,32 +100,80 @@ const gateway = await spawnGateway(
 );
 const clients: MqttClient[] = [];
 for (let i = 0; i < readers; i++) {
-  const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
-    clientId: `reader-${i}`,
+  const client = connectMqtt({
+    url: `mqtt://127.0.0.1:${port}`,
+    clientId: `reader-reader-${i}`, // `reader-<reader id>`, as the daemon's
     username: `reader-${i}`,
     password: secret,
-    protocolVersion: 4,
-    reconnectPeriod: 0,
+    clean: true,
+    keepalive_s: 60,
+    reconnect_ms: 0,
+    manualConnect: true,
   });
-  setNoDelay(client);
+  await connectFirst(client);
   clients.push(client);
 }
 
-/** Runs `op` in a closed loop on every client for `s` seconds; returns each op's latency. */
-async function closedLoop(s: number, op: (i: number) => Promise<void>): Promise<number[]> {
+/**
+ * What one operation does: `prepare` (not timed: reading a card twin), then `op` (timed: from the
+ * send until its answer).
+ */
+interface Op {
+  prepare?: (i: number) => Promise<unknown>;
+  /** Resolves false for an op that never went out (a reader refused it): it has no latency. */
+  op: (i: number, prepared: unknown) => Promise<unknown>;
+}
+
+/** Runs an op in a closed loop on every client for `s` seconds; returns each op's latency. */
+async function closedLoop(s: number, { prepare, op }: Op): Promise<number[]> {
   const latencies: number[] = [];
   const until = performance.now() + s * 1000;
   await Promise.all(
     clients.map(async (_c, i) => {
       while (performance.now() < until) {
+        const prepared = await prepare?.(i);
         const t0 = performance.now();
-        await op(i);
-        latencies.push(performance.now() - t0);
+        if ((await op(i, prepared)) !== false) latencies.push(performance.now() - t0);
       }
     }),
   );
   return latencies;
 }
+
+/**
+ * Runs an op in an open loop for `s` seconds: `perSecond` ops a second in all, spread evenly
+ * over the readers (each reader every readers/perSecond s, the readers' turns staggered), each
+ * sent on its turn whether or not earlier ones were answered. Returns each op's latency, from its
+ * send until its answer; waits for the last answers.
+ */
+async function openLoop(s: number, perSecond: number, { prepare, op }: Op): Promise<number[]> {
+  const latencies: number[] = [];
+  const pending: Promise<void>[] = [];
+  const start = performance.now();
+  const until = start + s * 1000;
+  const interval = (clients.length * 1000) / perSecond;
+  await Promise.all(
+    clients.map(async (_c, i) => {
+      for (let k = 0; ; k++) {
+        const due = start + (i * interval) / clients.length + k * interval;
+        if (due >= until) break;
+        const prepared = await prepare?.(i);
+        const wait = due - performance.now();
+        if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+        const t0 = performance.now();
+        pending.push(
+          op(i, prepared).then((sent) => {
+            if (sent !== false) latencies.push(performance.now() - t0);
+          }),
+        );
+      }
+    }),
+  );
+  await Promise.all(pending);
+  return latencies;
+}
+
+const load = (s: number, o: Op) => (rate === undefined ? closedLoop(s, o) : openLoop(s, rate, o));
 
 // ── Baseline: QoS1 echo through the same broker, no ledger ────────────────────────────────────
 const echoWaiters = clients.map(() => new Map<string, () => void>());
@@ -94,7 +190,7 @@ await Promise.all(
   }),
 );
 let echoSeq = 0;
-const echo = (i: number) =>
+const echoOp = (i: number) =>
   new Promise<void>((resolve) => {
     const id = `${i}-${echoSeq++}-${'x'.repeat(180)}`; // about the size of a tap
     echoWaiters[i]?.set(id, resolve);
@@ -109,19 +205,46 @@ const tapClients = clients.map((c, i) => {
 });
 await Promise.all(clients.map((c, i) => c.subscribeAsync(`kantine/${SITE}/reader/reader-${i}/decision`, { qos: 1 })));
 let unanswered = 0;
-const tap = async (i: number) => {
-  const r = await tapClients[i]?.submit({ kind: 'legacy', uid: uid(i) });
+const submit = async (i: number, card: CardRead) => {
+  // An open loop can outrun the gateway: a reader holds at most a few taps open and refuses more,
+  // as the reader daemon does. Such a tap counts as not approved.
+  let r: Awaited<ReturnType<TapClient['submit']>> | undefined;
+  try {
+    r = await tapClients[i]?.submit(card);
+  } catch {
+    unanswered++;
+    return false;
+  }
   if (r?.kind !== 'decision' || r.decision.outcome !== 'approved') unanswered++;
+  return true;
+};
+const echo: Op = { op: echoOp };
+const tap: Op = { op: (i) => submit(i, { kind: 'legacy', uid: uid(i) }) };
+// A SUN tap: the card twin is read (not timed: on a till that is the card's own time, measured
+// by bench:card), then the read is sent; the gateway verifies its MAC and counter.
+const sunTap: Op = {
+  prepare: (i) => readCard(onReader(sunCards[i] as Ntag424Card)),
+  op: (i, read) => submit(i, read as CardRead),
 };
 
+const mode = rate === undefined ? 'closed loop' : `open loop, ${rate} /s`;
 say(`warming up (${WARMUP_S} s each)…`);
 await closedLoop(WARMUP_S, echo);
 await closedLoop(WARMUP_S, tap);
-say(`echo baseline, ${readers} readers, ${seconds} s…`);
+if (values.sun) await closedLoop(WARMUP_S, sunTap);
+say(`echo baseline, ${readers} readers, ${seconds} s, ${mode}…`);
 const gatewayPid = gateway.pid ?? 0;
-const echoStats = await cpuPerOp(gatewayPid, async () => summarize(await closedLoop(seconds, echo), seconds));
-say(`durable decisions, ${readers} readers, ${seconds} s…`);
-const decisionStats = await cpuPerOp(gatewayPid, async () => summarize(await closedLoop(seconds, tap), seconds));
+const echoStats = await cpuPerOp(gatewayPid, async () => summarize(await load(seconds, echo), seconds));
+say(`durable decisions, ${readers} readers, ${seconds} s, ${mode}…`);
+unanswered = 0;
+const decisionStats = await cpuPerOp(gatewayPid, async () => summarize(await load(seconds, tap), seconds));
+const notApproved = unanswered;
+let sunStats: typeof decisionStats | undefined;
+if (values.sun) {
+  say(`durable decisions with NTAG 424 SUN cards, ${readers} readers, ${seconds} s, ${mode}…`);
+  unanswered = 0;
+  sunStats = await cpuPerOp(gatewayPid, async () => summarize(await load(seconds, sunTap), seconds));
+}
 
 for (const c of clients) await c.endAsync(true);
 await stopGracefully(gateway);
@@ -129,13 +252,14 @@ await stopGracefully(gateway);
 // Read back from the ledger: every tap recorded, every balance equal to its entries.
 const ledger = new Ledger(database, { now: () => new Date() });
 const taps = (ledger.db.prepare('SELECT COUNT(*) AS n FROM taps').get() as { n: number }).n;
-const mismatched = ledger.verify().length;
+const mismatched = ledger.reports.verify().length;
 ledger.close();
 rmSync(site.dir, { recursive: true, force: true });
 
 const result = {
   readers,
   seconds,
+  ...(rate === undefined ? {} : { rate }),
   decisions_per_s: decisionStats.per_s,
   decision_p50_ms: decisionStats.p50_ms,
   decision_p99_ms: decisionStats.p99_ms,
@@ -148,8 +272,19 @@ const result = {
   echo_client_cpu_us: echoStats.client_cpu_us,
   throughput_ratio: Math.round((decisionStats.per_s / echoStats.per_s) * 100) / 100,
   p99_ratio: Math.round((decisionStats.p99_ms / echoStats.p99_ms) * 100) / 100,
+  cpu_ratio: Math.round((decisionStats.gateway_cpu_us / echoStats.gateway_cpu_us) * 100) / 100,
+  ...(sunStats
+    ? {
+        sun_decisions_per_s: sunStats.per_s,
+        sun_decision_p50_ms: sunStats.p50_ms,
+        sun_decision_p99_ms: sunStats.p99_ms,
+        sun_decision_gateway_cpu_us: sunStats.gateway_cpu_us,
+        sun_decision_client_cpu_us: sunStats.client_cpu_us,
+        sun_not_approved: unanswered,
+      }
+    : {}),
   taps_recorded: taps,
-  not_approved: unanswered,
+  not_approved: notApproved,
   balances_mismatched: mismatched,
   node: process.version,
 };

@@ -33,7 +33,7 @@ export {
 } from './secure-messaging.ts';
 export { CardError, ISO_STATUS, NATIVE_STATUS, statusName } from './status.ts';
 export { decryptPiccData, type SunResult, sdmMac, sdmMacSessionKey, verifySun } from './sun.ts';
-export { BATCH_PATTERN, buildSunNdef, parseSunNdef, type SunMessage, type SunTemplate } from './sun-url.ts';
+export { buildSunNdef, parseSunNdef, type SunMessage, type SunTemplate } from './sun-url.ts';
 export { LegacyUidCard } from './twin/legacy-card.ts';
 export { Ntag424Card, type Ntag424State } from './twin/ntag424-card.ts';
 export { type VirtualCard, VPCD_PORT, VpcdLink } from './twin/vpcd-link.ts';

@@ -1,3 +1,5 @@
+import { BATCH_ID_PATTERN } from '@kantine/protocol';
+
 /**
  * kantine's NDEF file: one URI record, `<base>?b=<batch>&p=<PICCData>&m=<MAC>`, whose `p` and `m`
  * the chip overwrites on every read (SDM mirroring, in ASCII hex). A phone that taps the card
@@ -13,7 +15,6 @@ const PREFIXES: readonly [number, string][] = [
   [0x01, 'http://www.'],
 ];
 
-export const BATCH_PATTERN = '^[A-Za-z0-9][A-Za-z0-9-]{0,31}$';
 const PICC_PLACEHOLDER = '0'.repeat(32);
 const MAC_PLACEHOLDER = '0'.repeat(16);
 
@@ -26,7 +27,8 @@ export interface SunTemplate {
 }
 
 export function buildSunNdef(opts: { urlBase: string; batch: string }): SunTemplate {
-  if (!new RegExp(BATCH_PATTERN).test(opts.batch)) throw new RangeError(`batch id ${opts.batch} is not [A-Za-z0-9-]`);
+  if (!new RegExp(BATCH_ID_PATTERN).test(opts.batch))
+    throw new RangeError(`batch id ${opts.batch} is not [A-Za-z0-9-]`);
   const url = new URL(opts.urlBase);
   if (url.search || url.hash) throw new RangeError('the card URL base has no query or fragment');
   const base = url.toString();
@@ -80,7 +82,7 @@ export function parseSunNdef(message: Uint8Array): SunMessage | undefined {
   const batch = url.searchParams.get('b') ?? '';
   const picc = (url.searchParams.get('p') ?? '').toUpperCase();
   const mac = (url.searchParams.get('m') ?? '').toUpperCase();
-  if (!new RegExp(BATCH_PATTERN).test(batch) || !/^[0-9A-F]{32}$/.test(picc) || !/^[0-9A-F]{16}$/.test(mac)) {
+  if (!new RegExp(BATCH_ID_PATTERN).test(batch) || !/^[0-9A-F]{32}$/.test(picc) || !/^[0-9A-F]{16}$/.test(mac)) {
     return undefined;
   }
   return { url: text, batch, picc, mac };

@@ -1,29 +1,19 @@
-import { ID_PATTERN, withDefaults } from '@kantine/protocol';
+import { BrokerLogin, externalBrokerFields, listenFields, ServerTls } from '@kantine/mqtt';
+import { ID_PATTERN, KantineError, withDefaults } from '@kantine/protocol';
 import { loadConfigFile } from '@kantine/protocol/config-file';
 import Type, { type Static } from 'typebox';
 
 const EmbeddedBroker = Type.Object(
   {
     mode: Type.Literal('embedded'),
-    host: Type.String({ default: '0.0.0.0' }),
     // 8883 is the standard port of MQTT over TLS; 1883 is often taken by a system Mosquitto.
-    port: Type.Integer({ minimum: 0, maximum: 65535, default: 8883 }),
+    ...listenFields(8883),
     /**
      * `auto` (the default): the gateway makes its own site CA and server certificate on first
      * start (next to the ledger, in tls/) and readers get the CA at enrolment. `off`: plain MQTT
      * (a test bench, or a broker reached only on the machine). Or your own key and certificate.
      */
-    tls: Type.Union(
-      [
-        Type.Literal('auto'),
-        Type.Literal('off'),
-        Type.Object(
-          { key_file: Type.String(), cert_file: Type.String(), ca_file: Type.Optional(Type.String()) },
-          { additionalProperties: false },
-        ),
-      ],
-      { default: 'auto' },
-    ),
+    tls: Type.Union([Type.Literal('auto'), Type.Literal('off'), ServerTls], { default: 'auto' }),
     /** Extra names or addresses readers use for the gateway (with tls `auto`); its host name,
      * host name.local, localhost and its IPv4 addresses are always in the certificate. */
     server_names: Type.Array(Type.String({ minLength: 1, maxLength: 253 }), { default: [], maxItems: 20 }),
@@ -31,16 +21,7 @@ const EmbeddedBroker = Type.Object(
   { additionalProperties: false },
 );
 
-const ExternalBroker = Type.Object(
-  {
-    mode: Type.Literal('external'),
-    url: Type.String({ pattern: '^(mqtts?|tcp|tls)://' }),
-    username: Type.Optional(Type.String()),
-    password: Type.Optional(Type.String()),
-    ca_file: Type.Optional(Type.String()),
-  },
-  { additionalProperties: false },
-);
+const ExternalBroker = Type.Object(externalBrokerFields, { additionalProperties: false });
 
 export const GatewayConfig = Type.Object(
   {
@@ -52,9 +33,21 @@ export const GatewayConfig = Type.Object(
     mqtt: Type.Union([EmbeddedBroker, ExternalBroker], { default: { mode: 'embedded' } }),
     http: Type.Object(
       {
-        // The till API has no staff login yet: keep it on the gateway machine until it has.
+        // The kiosk's tablets reach the till over the LAN: set 0.0.0.0 (or an address) for them.
         host: Type.String({ default: '127.0.0.1' }),
         port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
+        /**
+         * `auto` (the default): HTTPS with the site CA's server certificate, the same one (same
+         * names) the broker uses; tablets and readers trust the site CA. Or your own key and
+         * certificate. `off`: plain HTTP, refused at start unless `host` is a loopback address
+         * (tests on one machine): staff PINs and session cookies never cross a network in the clear.
+         */
+        tls: Type.Union([Type.Literal('auto'), Type.Literal('off'), ServerTls], { default: 'auto' }),
+        /**
+         * A monitoring system's bearer token for `/metrics` from beyond this machine (at least 32
+         * characters; `Authorization: Bearer …`). Without it `/metrics` answers only on loopback.
+         */
+        metrics_token: Type.Optional(Type.String({ minLength: 32, maxLength: 256 })),
       },
       { additionalProperties: false, default: {} },
     ),
@@ -82,18 +75,9 @@ export const GatewayConfig = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
-    central: Type.Optional(
-      Type.Object(
-        {
-          /** Central's broker, e.g. mqtts://central.kommune.dk:8884. */
-          url: Type.String({ pattern: '^(mqtts?|tcp|tls)://' }),
-          /** This site's secret, made by central (`POST /api/sites/:site/secret`). */
-          secret: Type.String({ minLength: 16 }),
-          ca_file: Type.Optional(Type.String()),
-        },
-        { additionalProperties: false, description: 'the link to central; without it the site runs on its own' },
-      ),
-    ),
+    // Central's broker (e.g. mqtts://central.kommune.dk:8884) and this site's secret, made by
+    // central (`POST /api/sites/:site/secret`).
+    central: Type.Optional(BrokerLogin({ description: 'the link to central; without it the site runs on its own' })),
     releases: Type.Object(
       {
         /** Where published reader releases are kept (default: releases/ next to the ledger). */
@@ -113,9 +97,25 @@ export const GatewayConfig = Type.Object(
 export type GatewayConfig = Static<typeof GatewayConfig>;
 
 export function parseGatewayConfig(value: unknown): GatewayConfig {
-  return withDefaults(GatewayConfig, value);
+  return checkHttp(withDefaults(GatewayConfig, value));
 }
 
 export function loadGatewayConfig(path: string): GatewayConfig {
-  return loadConfigFile(GatewayConfig, path, 'gateway config');
+  return checkHttp(loadConfigFile(GatewayConfig, path, 'gateway config'));
+}
+
+/** Whether an address to listen on is this machine only. */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+/** Plain HTTP carries PINs and session cookies: never beyond this machine. */
+function checkHttp(config: GatewayConfig): GatewayConfig {
+  if (config.http.tls === 'off' && !isLoopbackHost(config.http.host)) {
+    throw new KantineError(
+      'config_invalid',
+      `http.tls: 'off' is only allowed with a loopback http.host (127.0.0.1, ::1), not ${config.http.host}`,
+    );
+  }
+  return config;
 }

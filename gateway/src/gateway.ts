@@ -1,52 +1,35 @@
 import { EventEmitter } from 'node:events';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import fastifyCookie from '@fastify/cookie';
-import fastifyStatic from '@fastify/static';
-import fastifyWebsocket from '@fastify/websocket';
-import { kioskRoot } from '@kantine/kiosk';
-import {
-  allReadersTopic,
-  codes,
-  type Decision,
-  decodePayload,
-  type ErrorCode,
-  KantineError,
-  type LinkEvent,
-  parseReaderTopic,
-  peekTapId,
-  type ReaderConfig,
-  type ReaderEvent,
-  ReaderStatus,
-  readerTopic,
-  type SaleEvent,
-  siteEventTopic,
-  Tap,
-  TapCancel,
-  type TapEvent,
-} from '@kantine/protocol';
+import { defaultServerNames, ensureSiteTls } from '@kantine/mqtt/ca';
+import { type Decision, KantineError, type ReaderStatus } from '@kantine/protocol';
 import { hashSecret, newSecret } from '@kantine/protocol/credentials';
 import type { EnrolRequest, EnrolResponse } from '@kantine/protocol/enrolment';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
-import { benchEchoTopic } from './acl.ts';
-import type { MessageBus } from './bus.ts';
-import { CentralClient } from './central-client.ts';
-import { CentralLink } from './central-link.ts';
+import { benchEchoTopic } from './broker/acl.ts';
+import type { MessageBus } from './broker/bus.ts';
+import { EmbeddedBroker, type RefusedEvent } from './broker/embedded-broker.ts';
+import { ExternalBus } from './broker/external-bus.ts';
 import { type Clock, systemClock } from './clock.ts';
 import type { GatewayConfig } from './config.ts';
-import { EmbeddedBroker, type RefusedEvent } from './embedded-broker.ts';
-import { registerEnrolApi } from './enrol-api.ts';
-import { Enrolments } from './enrolment.ts';
-import { ExternalBus } from './external-bus.ts';
-import { type CentralState, registerKioskLive } from './kiosk-live.ts';
-import { type Decided, Ledger, type ReaderRow } from './ledger.ts';
-import { GatewayMetrics } from './metrics.ts';
-import { ReleaseStore } from './releases.ts';
-import { defaultServerNames, ensureSiteTls } from './site-ca.ts';
-import { StaffSessions } from './staff-sessions.ts';
-import { TapProcessor } from './tap-processor.ts';
-import { registerTillApi } from './till-api.ts';
+import { SiteEvents } from './events/site-events.ts';
+import { registerEnrolApi } from './http/enrol-api.ts';
+import { type CentralState, registerKioskLive } from './http/kiosk-live.ts';
+import { GatewayMetrics } from './http/metrics.ts';
+import { ScreenKeys } from './http/screens.ts';
+import { startHttpServer } from './http/server.ts';
+import { StaffSessions } from './http/staff-sessions.ts';
+import { registerTillApi } from './http/till-api.ts';
+import { Ledger } from './ledger/ledger.ts';
+import { CentralClient } from './link/central-client.ts';
+import { CentralLink } from './link/central-link.ts';
+import { ReaderDirectory } from './readers/directory.ts';
+import { Enrolments } from './readers/enrolment.ts';
+import { ReleaseStore } from './readers/releases.ts';
+import type { Decided } from './taps/commit.ts';
+import { Intake, type Rejected } from './taps/intake.ts';
+import { TapProcessor } from './taps/processor.ts';
 
 export interface GatewayEvents {
   decision: [decision: Decision, replay: boolean];
@@ -55,7 +38,7 @@ export interface GatewayEvents {
   reader: [status: ReaderStatus];
   refused: [event: RefusedEvent];
   /** A message from a reader was refused before it reached the ledger. */
-  rejected: [event: { topic: string; code: ErrorCode; tap_id?: string | undefined; details: readonly string[] }];
+  rejected: [event: Rejected];
   batch: [size: number];
   /** The link to central came up or went down. */
   central: [state: CentralState];
@@ -67,6 +50,8 @@ export interface GatewayOptions {
   log?: Logger;
   /** Extra HTTP routes (the demo adds its own), registered before the server starts. */
   routes?: (app: FastifyInstance, gateway: Gateway) => void;
+  /** The demo only: take its `DEMO-…` card batches, whose keys are made from public text. */
+  demo?: boolean;
 }
 
 // How often connected integrations are checked against the ledger (revoked by the CLI meanwhile).
@@ -83,12 +68,12 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   private ledgerRef: Ledger | undefined;
   private busRef: MessageBus | undefined;
   private processor: TapProcessor | undefined;
+  private events: SiteEvents | undefined;
   private app: FastifyInstance | undefined;
   readonly readers = new Map<string, ReaderStatus>();
-  // Reader rows, read once and kept: every message checks its reader, and a SQL lookup per tap
-  // is avoidable work on the tap path. Refreshed whenever a reader is changed here.
-  private readerCache = new Map<string, ReaderRow>();
+  private directory: ReaderDirectory | undefined;
   private staffRef: StaffSessions | undefined;
+  private screensRef: ScreenKeys | undefined;
   /** The link to central, shown on every kiosk. */
   central: CentralState = { state: 'not_configured' };
   /** The link's end here, on a site linked to central (config `central`). */
@@ -97,13 +82,12 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   /** Prometheus metrics, served at `/metrics`. */
   readonly metrics: GatewayMetrics;
   private sweep: NodeJS.Timeout | undefined;
-  private stopping = false;
   /** The broker's TLS (the site CA's files with tls `auto`); undefined when it speaks plain MQTT. */
   tls: { key_file: string; cert_file: string; ca_file?: string } | undefined;
+  /** HTTPS's key and certificate (the site CA's with http.tls `auto`); undefined on plain loopback HTTP. */
+  httpTls: { key_file: string; cert_file: string; ca_file?: string } | undefined;
   private enrolmentsRef: Enrolments | undefined;
   private releasesRef: ReleaseStore | undefined;
-  // The release targets (site-wide and per reader) last sent in the readers' configs.
-  private releaseTargets = '';
 
   constructor(private readonly opts: GatewayOptions) {
     super();
@@ -113,7 +97,10 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     this.metrics = new GatewayMetrics(
       {
         readersOnline: () => [...this.readers.values()].filter((r) => r.state === 'online').length,
-        link: () => (this.link ? { online: this.link.online, backlog: this.link.backlog } : undefined),
+        link: () =>
+          this.link
+            ? { online: this.link.online, backlog: this.link.backlog, set_aside: this.link.setAsideCount }
+            : undefined,
       },
       this.config.central !== undefined,
     );
@@ -129,6 +116,12 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     return this.staffRef;
   }
 
+  /** The till screens' pairing (`kantine-gateway staff pair-screen`). */
+  get screens(): ScreenKeys {
+    if (!this.screensRef) throw new Error('Gateway: not started');
+    return this.screensRef;
+  }
+
   get bus(): MessageBus {
     if (!this.busRef) throw new Error('Gateway: not started');
     return this.busRef;
@@ -137,6 +130,11 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   /** The embedded broker's port (0 when running on an external broker). */
   get mqttPort(): number {
     return this.busRef instanceof EmbeddedBroker ? this.busRef.port : 0;
+  }
+
+  /** The gateway's HTTP address on this machine (https unless plain loopback HTTP was asked for). */
+  get httpUrl(): string {
+    return `${this.httpTls ? 'https' : 'http'}://127.0.0.1:${this.httpPort}`;
   }
 
   get httpPort(): number {
@@ -149,32 +147,38 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     const site = config.site.id;
     this.ledgerRef = new Ledger(config.database, this.clock);
     this.ledgerRef.allowLegacyCards = config.cards.allow_legacy;
+    this.ledgerRef.accounts.allowDemoBatches = this.opts.demo === true;
     this.staffRef = new StaffSessions(this.ledgerRef, this.clock);
-    this.reloadReaders(); // before the broker listens: readers authenticate against this
+    this.screensRef = ScreenKeys.open(config.database);
 
     this.enrolmentsRef = new Enrolments(this.ledgerRef, this.clock);
     this.releasesRef = new ReleaseStore(this.ledgerRef, config);
-    this.releaseTargets = JSON.stringify(this.releasesRef.targets());
+    // Before the broker listens: readers authenticate against this.
+    const directory = new ReaderDirectory(this.ledgerRef, this.releasesRef, config, log);
+    this.directory = directory;
+    // The site CA's files, made once for both the broker and HTTPS (the same names: readers and
+    // tablets reach the gateway by the same host name).
+    const siteTls =
+      (config.mqtt.mode === 'embedded' && config.mqtt.tls === 'auto') || config.http.tls === 'auto'
+        ? await ensureSiteTls(
+            join(dirname(config.database), 'tls'),
+            site,
+            defaultServerNames(config.mqtt.mode === 'embedded' ? config.mqtt.server_names : []),
+            this.clock.now(),
+          )
+        : undefined;
+    const httpTls = config.http.tls;
+    this.httpTls = httpTls === 'auto' ? siteTls : httpTls === 'off' ? undefined : httpTls;
     if (config.mqtt.mode === 'embedded') {
       const tls = config.mqtt.tls;
-      this.tls =
-        tls === 'auto'
-          ? await ensureSiteTls(
-              join(dirname(config.database), 'tls'),
-              site,
-              defaultServerNames(config.mqtt.server_names),
-              this.clock.now(),
-            )
-          : tls === 'off'
-            ? undefined
-            : tls;
+      this.tls = tls === 'auto' ? siteTls : tls === 'off' ? undefined : tls;
       const broker = new EmbeddedBroker({
         site,
         host: config.mqtt.host,
         port: config.mqtt.port,
         tls: this.tls,
-        readerSecretHash: (id) => this.readerCache.get(id)?.secret_hash,
-        integrationSecretHash: (id) => this.ledger.integrationSecretHash(id),
+        readerSecretHash: (id) => directory.get(id)?.secret_hash,
+        integrationSecretHash: (id) => this.ledger.integrations.integrationSecretHash(id),
         benchEcho: config.bench_echo,
         log,
         onRefused: (e) => {
@@ -186,11 +190,11 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       // Readers and integrations revoked from the command line (another process) are closed
       // within seconds; expired enrolment tokens lose their keys.
       this.sweep = setInterval(() => {
-        this.reloadReaders();
+        directory.reload();
         this.enrolments.expire();
-        this.checkReleaseTarget();
+        directory.checkReleaseTarget(this.bus);
         broker.disconnectRevoked((who) =>
-          who.kind === 'reader' ? !this.readerCache.has(who.id) : !this.ledger.integrationSecretHash(who.id),
+          who.kind === 'reader' ? !directory.get(who.id) : !this.ledger.integrations.integrationSecretHash(who.id),
         );
       }, REVOCATION_SWEEP_MS).unref();
     } else {
@@ -205,7 +209,11 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       this.busRef = bus;
     }
 
+    // The tap path: intake → processor → decide → commit → publish; the site's events listen.
     const processor = new TapProcessor(this.ledger, this.bus, site, config.group_commit.max_batch, log);
+    processor.answerTimeoutMs = config.readers.answer_timeout_ms;
+    const events = new SiteEvents(this.bus, site, this.clock, (id) => directory.get(id)?.till_id);
+    events.listen(processor);
     processor.on('decision', (decided, seconds) => {
       const { decision: d, replay } = decided;
       log.info(
@@ -215,7 +223,6 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       if (!replay) {
         this.metrics.decisions.inc({ outcome: d.outcome, code: d.code ?? '' });
         this.metrics.decisionSeconds.observe(seconds);
-        this.publishDecisionEvents(d);
       }
       this.emit('decision', d, replay);
       this.emit('decided', decided);
@@ -225,25 +232,50 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       this.emit('batch', n);
     });
     this.processor = processor;
+    this.events = events;
 
     if (config.central) {
-      // Linked: accounts, cards and money come from central, and sales go there (docs/replication.md).
+      // Linked: accounts, cards and money come from central, and sales go there; this site sells
+      // within its escrow shares from now on (docs/replication.md).
+      this.ledger.enableEscrow();
       const client = new CentralClient({ ...config.central, site, log: log.child({ part: 'link' }) });
       const link = new CentralLink(this.ledger, client.send, this.clock);
       link.on('state', (online) => {
-        this.central = { state: online ? 'online' : 'offline' };
+        this.central = { state: online ? 'online' : 'offline', set_aside: link.setAsideCount };
         this.publishLinkEvent();
+        this.emit('central', this.central);
+      });
+      // One change from central this site cannot take is set aside, never a stalled link: the
+      // alarm is this log line, the metric and the kiosks' central badge.
+      link.on('setAside', (changes) => {
+        for (const c of changes)
+          log.error({ seq: c.seq, kind: c.kind, code: c.code, detail: c.detail }, 'set aside a change from central');
+        this.central = { ...this.central, set_aside: link.setAsideCount };
         this.emit('central', this.central);
       });
       processor.link = link;
       this.link = link;
-      this.central = { state: 'offline' };
+      this.central = { state: 'offline', set_aside: link.setAsideCount };
       this.centralClient = client;
     }
 
-    await this.bus.subscribe(allReadersTopic(site, 'tap'), (topic, payload) => this.onTap(topic, payload));
-    await this.bus.subscribe(allReadersTopic(site, 'cancel'), (topic, payload) => this.onCancel(topic, payload));
-    await this.bus.subscribe(allReadersTopic(site, 'status'), (topic, payload) => this.onStatus(topic, payload));
+    const intake = new Intake({
+      bus: this.bus,
+      site,
+      log,
+      processor,
+      reader: (id) => directory.get(id),
+      onStatus: (status) => {
+        this.readers.set(status.reader_id, status);
+        events.reader(status);
+        this.emit('reader', status);
+      },
+      onRejected: (rejected) => {
+        this.metrics.rejected.inc({ code: rejected.code });
+        this.emit('rejected', rejected);
+      },
+    });
+    await intake.listen();
     if (config.bench_echo) {
       await this.bus.subscribe(`kantine-bench/${site}/+/echo/req`, (topic, payload) => {
         const reader = topic.split('/')[2] ?? '';
@@ -252,35 +284,53 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     }
     // Only now do readers get in: every message has its handler from the first one on.
     await this.bus.start();
-    for (const r of this.readerCache.values()) this.publishReaderConfig(r.id);
+    directory.publishAll(this.bus);
     this.publishLinkEvent();
 
-    const app: FastifyInstance = Fastify({
-      // Requests are not logged one by one (the till polls); errors are.
-      loggerInstance: log.child({ part: 'http' }, { level: 'warn' }) as FastifyBaseLogger,
+    this.app = await startHttpServer({
+      host: config.http.host,
+      port: config.http.port,
+      ...(this.httpTls ? { tls: this.httpTls } : {}),
+      log,
+      releasesDir: this.releases.dir,
+      health: {
+        ledgerAnswers: () => {
+          try {
+            this.ledger.db.prepare('SELECT 1').get();
+            return true;
+          } catch {
+            return false;
+          }
+        },
+        busUp: () => this.busRef !== undefined,
+        central: () => this.central.state,
+        metrics: this.metrics,
+        ...(config.http.metrics_token ? { metricsToken: config.http.metrics_token } : {}),
+      },
+      routes: (app) => {
+        registerTillApi(app, {
+          site: config.site,
+          ledger: this.ledger,
+          staff: this.staff,
+          screens: this.screens,
+          readers: this.readers,
+          clock: this.clock,
+          log,
+          flushLink: () => this.link?.flush(),
+        });
+        registerEnrolApi(app, (req, host) => this.enrol(req, host));
+        registerKioskLive(app, {
+          ledger: this.ledger,
+          staff: this.staff,
+          readers: this.readers,
+          central: () => this.central,
+          onDecided: (listener) => this.on('decided', listener),
+          onCentral: (listener) => this.on('central', listener),
+          onReader: (listener) => this.on('reader', listener),
+        });
+        this.opts.routes?.(app, this);
+      },
     });
-    await app.register(fastifyCookie);
-    await app.register(fastifyWebsocket, { options: { maxPayload: 64 * 1024 } });
-    // The kiosk: static pages, served as they are (no build step).
-    await app.register(fastifyStatic, { root: kioskRoot, prefix: '/kiosk/' });
-    // Published reader releases, read-only: readers check every file against the signed manifest.
-    mkdirSync(this.releases.dir, { recursive: true });
-    await app.register(fastifyStatic, {
-      root: this.releases.dir,
-      prefix: '/releases/',
-      decorateReply: false,
-      index: false,
-      list: false,
-      dotfiles: 'deny',
-    });
-    app.get('/', (_req, reply) => reply.redirect('/kiosk/'));
-    this.registerHealth(app);
-    registerTillApi(app, this);
-    registerEnrolApi(app, this);
-    registerKioskLive(app, this);
-    this.opts.routes?.(app, this);
-    await app.listen({ host: config.http.host, port: config.http.port });
-    this.app = app;
     if (this.link) this.centralClient?.start(this.link);
     log.info({ mqtt_port: this.mqttPort, http_port: this.httpPort, site }, 'gateway started');
   }
@@ -288,7 +338,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
   async stop(): Promise<void> {
     // Decide what is already queued before closing: those taps are in our hands.
     this.processor?.flush();
-    this.stopping = true;
+    this.events?.stop();
     clearInterval(this.sweep);
     await this.centralClient?.close();
     await this.app?.close();
@@ -301,24 +351,23 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 
   /** Creates (or re-keys) a reader for a till; returns its new secret, shown once. */
   async addReader(readerId: string, tillId: string): Promise<string> {
-    if (!this.ledger.getTill(tillId)) throw new KantineError('unknown_till', `no till ${tillId}`);
+    if (!this.ledger.catalogue.getTill(tillId)) throw new KantineError('unknown_till', `no till ${tillId}`);
     const secret = newSecret();
-    this.ledger.upsertReader({ id: readerId, till_id: tillId, secret_hash: await hashSecret(secret) });
-    this.reloadReaders();
-    this.publishReaderConfig(readerId);
+    this.ledger.readers.upsertReader({ id: readerId, till_id: tillId, secret_hash: await hashSecret(secret) });
+    this.readerChanged(readerId);
     return secret;
   }
 
   /** Creates (or re-keys) an integration that may watch the site's events; returns its secret, shown once. */
   async addIntegration(id: string, name: string): Promise<string> {
     const secret = newSecret();
-    this.ledger.putIntegration({ id, name, secret_hash: await hashSecret(secret) });
+    this.ledger.integrations.putIntegration({ id, name, secret_hash: await hashSecret(secret) });
     return secret;
   }
 
   /** Revokes an integration and closes its connections now. */
   revokeIntegration(id: string): boolean {
-    const revoked = this.ledger.revokeIntegration(id);
+    const revoked = this.ledger.integrations.revokeIntegration(id);
     if (this.busRef instanceof EmbeddedBroker)
       this.busRef.disconnectRevoked((who) => who.kind === 'integration' && who.id === id);
     return revoked;
@@ -329,15 +378,6 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     return this.releasesRef;
   }
 
-  /** A new target release (set here or by `kantine-gateway release target`) goes to every reader. */
-  checkReleaseTarget(): void {
-    const targets = JSON.stringify(this.releases.targets());
-    if (targets === this.releaseTargets) return;
-    this.releaseTargets = targets;
-    this.log.info({ targets: JSON.parse(targets) }, 'reader release targets');
-    for (const r of this.readerCache.values()) this.publishReaderConfig(r.id);
-  }
-
   get enrolments(): Enrolments {
     if (!this.enrolmentsRef) throw new Error('gateway not started');
     return this.enrolmentsRef;
@@ -345,8 +385,8 @@ export class Gateway extends EventEmitter<GatewayEvents> {
 
   /** Revokes a reader: its connection is closed now and it is refused from then on. */
   revokeReader(id: string): boolean {
-    const revoked = this.ledger.revokeReader(id);
-    this.reloadReaders();
+    const revoked = this.ledger.readers.revokeReader(id);
+    this.directory?.reload();
     if (this.busRef instanceof EmbeddedBroker)
       this.busRef.disconnectRevoked((who) => who.kind === 'reader' && who.id === id);
     return revoked;
@@ -362,8 +402,7 @@ export class Gateway extends EventEmitter<GatewayEvents> {
       throw new KantineError('enrolment_refused', "enrolment needs the gateway's own broker (mqtt.mode embedded)");
     }
     const { readerId, tillId, key } = this.enrolments.redeem(req);
-    this.reloadReaders();
-    this.publishReaderConfig(readerId);
+    this.readerChanged(readerId);
     this.log.info({ reader_id: readerId, till_id: tillId, token_id: req.token_id }, 'reader enrolled');
     const name = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
     return Enrolments.answer(key, req.token_id, {
@@ -375,170 +414,15 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     });
   }
 
-  // ── Health and events ────────────────────────────────────────────────────────────────────────
-
-  /**
-   * `/healthz`: the process answers (for a restart policy). `/readyz`: it can decide taps now —
-   * the ledger answers a query and the broker or bus is up. Central being away does not make a
-   * site unready: it sells on its shares (docs/replication.md). `/metrics`: Prometheus.
-   */
-  private registerHealth(app: FastifyInstance): void {
-    app.get('/healthz', () => ({ ok: true }));
-    app.get('/readyz', (_req, reply) => {
-      const checks: Record<string, boolean> = { ledger: false, mqtt: this.busRef !== undefined };
-      try {
-        this.ledger.db.prepare('SELECT 1').get();
-        checks.ledger = true;
-      } catch {
-        // reported below
-      }
-      const ready = Object.values(checks).every(Boolean);
-      return reply.code(ready ? 200 : 503).send({ ready, checks, central: this.central.state });
-    });
-    app.get('/metrics', async (_req, reply) => reply.type(this.metrics.contentType).send(await this.metrics.text()));
-  }
-
-  private publishEvent(topic: string, event: object, retain = false): void {
-    // Readers' last wills arrive while the broker closes: nobody is left to tell.
-    if (this.stopping) return;
-    this.bus.publish(topic, JSON.stringify(event), { qos: 1, retain });
-  }
-
-  /** Every fresh decision as a `tap` event; an approved sale also as a `sale` event with its lines. */
-  private publishDecisionEvents(d: Decision): void {
-    const site = this.config.site.id;
-    const tillId = d.till_id ?? this.readerCache.get(d.reader_id)?.till_id ?? undefined;
-    const tap: TapEvent = {
-      v: 1,
-      tap_id: d.tap_id,
-      reader_id: d.reader_id,
-      ...(tillId ? { till_id: tillId } : {}),
-      outcome: d.outcome,
-      ...(d.code ? { code: d.code } : {}),
-      ...(d.amount_ore !== undefined ? { amount_ore: d.amount_ore } : {}),
-      ...(d.card_kind ? { card_kind: d.card_kind } : {}),
-      decided_at: d.decided_at,
-    };
-    this.publishEvent(siteEventTopic(site, 'tap'), tap);
-    if (d.outcome === 'approved' && tillId && d.entry_id && d.amount_ore !== undefined) {
-      const sale: SaleEvent = {
-        v: 1,
-        tap_id: d.tap_id,
-        entry_id: d.entry_id,
-        reader_id: d.reader_id,
-        till_id: tillId,
-        amount_ore: d.amount_ore,
-        lines: d.lines ?? [],
-        decided_at: d.decided_at,
-      };
-      this.publishEvent(siteEventTopic(site, 'sale'), sale);
-    }
-  }
+  // ── Events ───────────────────────────────────────────────────────────────────────────────
 
   private publishLinkEvent(): void {
-    const event: LinkEvent = {
-      v: 1,
-      state: this.central.state,
-      backlog: this.link?.backlog ?? 0,
-      at: this.clock.now().toISOString(),
-    };
-    this.publishEvent(siteEventTopic(this.config.site.id, 'link'), event, true);
+    this.events?.link(this.central.state, this.link?.backlog ?? 0);
   }
 
-  /** Re-reads the readers from the ledger (after a change made outside `addReader`). */
-  reloadReaders(): void {
-    this.readerCache = new Map(
-      this.ledger
-        .listReaders()
-        .filter((r) => !r.revoked_at)
-        .map((r) => [r.id, r]),
-    );
-  }
-
-  /** Publishes a reader's retained config: its till and the site's timing. */
-  publishReaderConfig(readerId: string): void {
-    const reader = this.readerCache.get(readerId);
-    const till = reader?.till_id ? this.ledger.getTill(reader.till_id) : undefined;
-    if (!till) return;
-    const place = this.ledger.getPlace(till.place_id);
-    const cfg: ReaderConfig = {
-      v: 1,
-      reader_id: readerId,
-      till_id: till.id,
-      till_name: till.name,
-      place_name: place?.name ?? '',
-      answer_timeout_ms: this.config.readers.answer_timeout_ms,
-      resend_interval_ms: this.config.readers.resend_interval_ms,
-    };
-    const release = this.releases.target(readerId);
-    if (release) cfg.release = { version: release, path: `/releases/${release}/` };
-    this.bus.publish(readerTopic(this.config.site.id, readerId, 'config'), JSON.stringify(cfg), {
-      qos: 1,
-      retain: true,
-    });
-  }
-
-  // ── Messages from readers ────────────────────────────────────────────────────────────────────
-
-  private reject(readerId: string, topic: string, err: unknown, payload: Buffer): void {
-    const kerr = err instanceof KantineError ? err : new KantineError('internal_error', String(err));
-    const code: ErrorCode = codes[kerr.code].kind === 'error' ? (kerr.code as ErrorCode) : 'internal_error';
-    const tapId = peekTapId(payload);
-    this.log.warn({ topic, code, tap_id: tapId, details: kerr.details }, 'refused a message from a reader');
-    this.metrics.rejected.inc({ code });
-    this.processor?.sendError(readerId, topic, code, kerr.message, tapId, kerr.details);
-    this.emit('rejected', { topic, code, tap_id: tapId, details: kerr.details });
-  }
-
-  /** The checks every reader message passes before the ledger sees it. Returns the till. */
-  private admit(topic: string, payloadReaderId: string, requireTill: boolean): string | null {
-    const t = parseReaderTopic(topic);
-    if (!t || t.site !== this.config.site.id)
-      throw new KantineError('topic_not_allowed', `not a reader topic: ${topic}`);
-    if (payloadReaderId !== t.reader) {
-      throw new KantineError('reader_mismatch', `payload names reader ${payloadReaderId}, topic ${t.reader}`);
-    }
-    const reader = this.readerCache.get(t.reader);
-    if (!reader) throw new KantineError('unknown_reader', `no reader ${t.reader}`);
-    if (requireTill && !reader.till_id) throw new KantineError('reader_not_assigned');
-    return reader.till_id;
-  }
-
-  private onTap(topic: string, payload: Buffer): void {
-    const readerId = parseReaderTopic(topic)?.reader ?? '';
-    try {
-      const tap = decodePayload(Tap, payload);
-      this.log.debug({ tap_id: tap.tap_id, reader_id: tap.reader_id, attempt: tap.attempt }, 'tap received');
-      const tillId = this.admit(topic, tap.reader_id, true) as string;
-      this.processor?.enqueue({ kind: 'tap', tap, till_id: tillId });
-    } catch (err) {
-      this.reject(readerId, topic, err, payload);
-    }
-  }
-
-  private onCancel(topic: string, payload: Buffer): void {
-    const readerId = parseReaderTopic(topic)?.reader ?? '';
-    try {
-      const cancel = decodePayload(TapCancel, payload);
-      const tillId = this.admit(topic, cancel.reader_id, false);
-      this.processor?.enqueue({ kind: 'cancel', cancel, till_id: tillId });
-    } catch (err) {
-      this.reject(readerId, topic, err, payload);
-    }
-  }
-
-  private onStatus(topic: string, payload: Buffer): void {
-    const readerId = parseReaderTopic(topic)?.reader ?? '';
-    try {
-      const status = decodePayload(ReaderStatus, payload);
-      this.admit(topic, status.reader_id, false);
-      this.readers.set(status.reader_id, status);
-      const tillId = this.readerCache.get(status.reader_id)?.till_id;
-      const event: ReaderEvent = { ...status, ...(tillId ? { till_id: tillId } : {}) };
-      this.publishEvent(siteEventTopic(this.config.site.id, 'reader', status.reader_id), event, true);
-      this.emit('reader', status);
-    } catch (err) {
-      this.reject(readerId, topic, err, payload);
-    }
+  /** A reader was made or re-keyed here: it may connect now, and gets its config. */
+  private readerChanged(readerId: string): void {
+    this.directory?.reload();
+    this.directory?.publishConfig(this.bus, readerId);
   }
 }

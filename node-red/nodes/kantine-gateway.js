@@ -7,7 +7,7 @@
 const { readFileSync } = require('node:fs');
 const mqtt = require('mqtt');
 
-// The gateway knows integrations by this user-name prefix (gateway/src/acl.ts).
+// The gateway knows integrations by this user-name prefix (gateway/src/broker/acl.ts).
 const INTEGRATION_USER_PREFIX = 'integration:';
 const ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
@@ -72,7 +72,8 @@ module.exports = (RED) => {
     }
     const prefix = `kantine/${this.site}/events/`;
     client = mqtt.connect(this.url, {
-      clientId: `kantine-node-red-${this.id.replace(/[^A-Za-z0-9]/g, '')}`,
+      // An integration's client ids are its own: `integration:<id>:…`.
+      clientId: `${INTEGRATION_USER_PREFIX}${integration}:node-red-${this.id.replace(/[^A-Za-z0-9]/g, '')}`,
       username: `${INTEGRATION_USER_PREFIX}${integration}`,
       password: secret,
       protocolVersion: 4,

@@ -1,13 +1,14 @@
 import Type, { type Static } from 'typebox';
 import { declineCodes } from './codes.ts';
 import { Id, Ore, TapId, Timestamp } from './ids.ts';
+import { PRICE_ORE_MAX, Quantity } from './money.ts';
 
 export const SaleLine = Type.Object(
   {
     product_id: Id('product id'),
     name: Type.String({ minLength: 1, maxLength: 80 }),
-    quantity: Type.Integer({ minimum: 1, maximum: 99 }),
-    unit_price_ore: Type.Integer({ minimum: 0, maximum: 100_000_00 }),
+    quantity: Quantity,
+    unit_price_ore: Type.Integer({ minimum: 0, maximum: PRICE_ORE_MAX }),
   },
   { additionalProperties: false },
 );

@@ -1,13 +1,19 @@
+export * from './basket-rules.ts';
 export * from './budgets.ts';
+export * from './card-number.ts';
 export * from './codes.ts';
 export * from './decision.ts';
 export * from './events.ts';
+export * from './http/central-api.ts';
+export * from './http/till-api.ts';
 export * from './ids.ts';
 export * from './link.ts';
+export * from './money.ts';
 export * from './protocol-error.ts';
 export * from './provisioning.ts';
 export * from './reader-config.ts';
 export * from './reader-status.ts';
+export * from './statement.ts';
 export * from './tap.ts';
 export * from './topics.ts';
 export * from './validate.ts';
@@ -35,3 +41,4 @@ export const messageSchemas = {
   ReaderEvent,
   LinkEvent,
 } as const;
+export * from './webshop.ts';

@@ -1,13 +1,14 @@
 import Type, { type Static } from 'typebox';
-import { ID_PATTERN } from './ids.ts';
+import { CARD_UID_PATTERN, CPR_PATTERN, ID_PATTERN, NTAG_UID_PATTERN, PlaceKindSchema } from './ids.ts';
+import { AMOUNT_ORE_MAX, AmountOre } from './money.ts';
 
 /**
  * The HTTP bodies IT's provisioning tool sends to central: a programmed card batch laid in stock
  * at a school office, and a school's accounts imported from the old system.
  */
 
-const Amount = Type.Integer({ minimum: 1, maximum: 1_000_000_00 });
-const PlaceKind = Type.Union([Type.Literal('school'), Type.Literal('club')]);
+const Amount = AmountOre;
+const PlaceKind = PlaceKindSchema;
 
 /** One spending limit as IT and the office set it: per kind of place and period, whole øre. */
 export const SpendLimitBody = Type.Object(
@@ -29,7 +30,7 @@ export const StockRequest = Type.Object(
     cards: Type.Array(
       Type.Object(
         {
-          uid: Type.String({ pattern: '^[0-9A-F]{14}$' }),
+          uid: Type.String({ pattern: NTAG_UID_PATTERN }),
           card_number: Type.String({ pattern: CARD_NUMBER_PATTERN }),
         },
         { additionalProperties: false },
@@ -49,12 +50,12 @@ export const ImportRow = Type.Object(
     account_id: Type.String({ pattern: ID_PATTERN }),
     first_name: Type.String({ minLength: 1, maxLength: 80 }),
     last_name: Type.String({ maxLength: 80 }),
-    cpr: Type.Union([Type.String({ pattern: '^[0-9]{6}-?[0-9]{4}$' }), Type.Null()]),
-    balance_ore: Type.Integer({ minimum: 0, maximum: 1_000_000_00 }),
+    cpr: Type.Union([Type.String({ pattern: CPR_PATTERN }), Type.Null()]),
+    balance_ore: Type.Integer({ minimum: 0, maximum: AMOUNT_ORE_MAX }),
     auto_topup_ore: Type.Union([Amount, Type.Null()]),
     limits: Type.Array(SpendLimitBody, { maxItems: 6 }),
     /** The child's old card (UID only), kept working until it is replaced. */
-    legacy_uid: Type.Union([Type.String({ pattern: '^([0-9A-F]{8}|[0-9A-F]{14}|[0-9A-F]{20})$' }), Type.Null()]),
+    legacy_uid: Type.Union([Type.String({ pattern: CARD_UID_PATTERN }), Type.Null()]),
   },
   { additionalProperties: false },
 );

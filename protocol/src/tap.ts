@@ -1,5 +1,5 @@
 import Type, { type Static } from 'typebox';
-import { Id, TapId, Timestamp } from './ids.ts';
+import { BATCH_ID_PATTERN, CardUid, Id, NtagUid, TapId, Timestamp } from './ids.ts';
 
 /**
  * A UID-only card ("legacy"), the kind in children's pockets today: anyone can copy its UID, so
@@ -9,7 +9,7 @@ import { Id, TapId, Timestamp } from './ids.ts';
 export const LegacyCard = Type.Object(
   {
     kind: Type.Literal('legacy'),
-    uid: Type.String({ pattern: '^([0-9A-F]{8}|[0-9A-F]{14}|[0-9A-F]{20})$', description: 'card UID, upper-case hex' }),
+    uid: CardUid,
   },
   { additionalProperties: false },
 );
@@ -22,8 +22,8 @@ export const LegacyCard = Type.Object(
 export const SunCard = Type.Object(
   {
     kind: Type.Literal('ntag424'),
-    uid: Type.String({ pattern: '^[0-9A-F]{14}$', description: 'card UID (7 bytes), upper-case hex' }),
-    batch: Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9-]{0,31}$', description: 'the batch named in the card URL' }),
+    uid: NtagUid,
+    batch: Type.String({ pattern: BATCH_ID_PATTERN, description: 'the batch named in the card URL' }),
     picc: Type.String({ pattern: '^[0-9A-F]{32}$', description: 'encrypted PICCData (16 bytes), upper-case hex' }),
     mac: Type.String({ pattern: '^[0-9A-F]{16}$', description: 'SDM MAC (8 bytes), upper-case hex' }),
   },
@@ -39,7 +39,13 @@ export type CardRead = Static<typeof CardRead>;
  */
 export const TAP_MAX_ATTEMPT = 100;
 
-/** Published by a reader when a card is presented. Re-sent with the same `tap_id` until answered. */
+/**
+ * Published by a reader when a card is presented. Re-sent with the same `tap_id` until answered.
+ * A tap the gateway would decide later than the reader waits for an answer (its
+ * `answer_timeout_ms`, measured from `age_ms`, or from `read_at` by the gateway's clock when a
+ * reader sends no `age_ms`) is declined `tap_stale` and charges nothing: the reader has already
+ * shown "no answer", and the child taps again.
+ */
 export const Tap = Type.Object(
   {
     v: Type.Literal(1),
@@ -47,6 +53,14 @@ export const Tap = Type.Object(
     reader_id: Id('the reader that read the card; must match the topic'),
     card: CardRead,
     read_at: Timestamp,
+    age_ms: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        maximum: 3_600_000,
+        description:
+          "ms since the card was read, by the reader's monotonic clock, at this send (not its wall clock: a Pi's clock may differ from the gateway's)",
+      }),
+    ),
     attempt: Type.Integer({ minimum: 1, maximum: TAP_MAX_ATTEMPT, description: '1 for the first send, then 2, 3, …' }),
   },
   { additionalProperties: false, $id: 'Tap', title: 'Tap' },

@@ -1,16 +1,8 @@
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
-import {
-  BATCH_PATTERN,
-  type BatchMasterKeys,
-  CardError,
-  checkSunTap,
-  Ntag424,
-  personalizeCard,
-  readCard,
-} from '@kantine/card';
-import { KantineError } from '@kantine/protocol';
+import { type BatchMasterKeys, CardError, checkSunTap, Ntag424, personalizeCard, readCard } from '@kantine/card';
+import { AES_KEY_HEX_PATTERN, BATCH_ID_PATTERN, KantineError } from '@kantine/protocol';
+import type { CardStation } from '@kantine/reader/pcsc';
 import { newCardNumber } from './card-number.ts';
-import type { CardStation } from './station.ts';
 
 /** A batch's keys file, made by `kantine cards new-batch`: keep it like a password. */
 export interface BatchKeys extends BatchMasterKeys {
@@ -18,7 +10,7 @@ export interface BatchKeys extends BatchMasterKeys {
 }
 
 export function newBatchKeys(batch: string, random: (n: number) => Buffer): BatchKeys {
-  if (!new RegExp(BATCH_PATTERN).test(batch)) {
+  if (!new RegExp(BATCH_ID_PATTERN).test(batch)) {
     throw new KantineError('invalid_request', `batch id "${batch}": letters, digits and -, at most 32`);
   }
   return { batch, appMaster: random(16), sdmMaster: random(16) };
@@ -49,10 +41,10 @@ export function readBatchKeys(path: string): BatchKeys {
     throw new KantineError('config_invalid', `cannot read the keys file ${path}: ${(err as Error).message}`);
   }
   const k = raw as { batch?: unknown; app_master?: unknown; sdm_master?: unknown };
-  const hex16 = (v: unknown) => typeof v === 'string' && /^[0-9a-fA-F]{32}$/.test(v);
+  const hex16 = (v: unknown) => typeof v === 'string' && new RegExp(AES_KEY_HEX_PATTERN).test(v);
   if (
     typeof k.batch !== 'string' ||
-    !new RegExp(BATCH_PATTERN).test(k.batch) ||
+    !new RegExp(BATCH_ID_PATTERN).test(k.batch) ||
     !hex16(k.app_master) ||
     !hex16(k.sdm_master)
   ) {

@@ -9,6 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { type ImportReport, KantineError } from '@kantine/protocol';
+import { type CardStation, PcscStation } from '@kantine/reader/pcsc';
 import { Command, Option } from 'commander';
 import {
   BatchJournal,
@@ -23,7 +24,6 @@ import { CentralClient } from './central-client.ts';
 import { parseImportCsv } from './import-csv.ts';
 import { asKantineError, Output, type Progress } from './output.ts';
 import { buildReaderRelease, newReleaseKeys, signRelease, verifyRelease } from './release.ts';
-import { type CardStation, PcscStation } from './station.ts';
 
 const program = new Command('kantine')
   .description(

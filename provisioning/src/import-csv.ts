@@ -1,4 +1,6 @@
 import {
+  CARD_UID_PATTERN,
+  CPR_PATTERN,
   ID_PATTERN,
   type ImportRow,
   ImportRow as ImportRowSchema,
@@ -128,10 +130,10 @@ export function parseImportCsv(bytes: Buffer): ImportRow[] {
         for (const place_kind of ['school', 'club'] as const) limits.push({ place_kind, period, limit_ore: v });
     }
     const uid = get('kort_uid').replace(/[\s:]/g, '').toUpperCase();
-    if (uid && !/^([0-9A-F]{8}|[0-9A-F]{14}|[0-9A-F]{20})$/.test(uid))
+    if (uid && !new RegExp(CARD_UID_PATTERN).test(uid))
       bad.push(`kort_uid "${get('kort_uid')}" is not a card UID (4, 7 or 10 bytes in hex)`);
     const cpr = get('cpr');
-    if (cpr && !/^[0-9]{6}-?[0-9]{4}$/.test(cpr)) bad.push(`cpr "${cpr}" is not DDMMYY-XXXX`);
+    if (cpr && !new RegExp(CPR_PATTERN).test(cpr)) bad.push(`cpr "${cpr}" is not DDMMYY-XXXX`);
     const row: ImportRow = {
       line,
       account_id: id,

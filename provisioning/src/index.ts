@@ -1,3 +1,4 @@
+export { type CardStation, type LaidCard, PcscStation } from '@kantine/reader/pcsc';
 export {
   type BatchEvent,
   BatchJournal,
@@ -20,4 +21,3 @@ export {
   VERSION_PATTERN,
   verifyRelease,
 } from './release.ts';
-export { type CardStation, type LaidCard, PcscStation } from './station.ts';

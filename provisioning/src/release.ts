@@ -3,7 +3,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFile
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KantineError } from '@kantine/protocol';
-import { listFiles, type ReleaseManifest, sha256File } from '@kantine/reader';
+import { listFiles, type ReleaseManifest, sha256File } from '@kantine/protocol/release';
 import { build } from 'esbuild';
 
 /**
@@ -106,4 +106,4 @@ export function signRelease(dir: string, privatePem: string): void {
   writeFileSync(join(dir, 'manifest.sig'), `${signature.toString('base64')}\n`);
 }
 
-export { type ReleaseManifest, verifyRelease } from '@kantine/reader';
+export { type ReleaseManifest, verifyRelease } from '@kantine/protocol/release';

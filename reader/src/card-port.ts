@@ -12,8 +12,8 @@ export interface CardPortEvents {
 }
 
 /**
- * The boundary to the NFC hardware. The PC/SC port is the only module that touches it; the
- * simulated port is a real export, used by the demo, tests and benchmarks.
+ * The boundary to the NFC hardware. The PC/SC port (pcsc/port.ts) is the only one that touches
+ * it; the simulated port is a real export, used by the demo, tests and benchmarks.
  */
 export interface CardPort extends EventEmitter<CardPortEvents> {
   readonly kind: 'pcsc' | 'sim';

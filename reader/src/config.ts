@@ -1,3 +1,4 @@
+import { BrokerLogin } from '@kantine/mqtt';
 import { ID_PATTERN, withDefaults } from '@kantine/protocol';
 import { loadConfigFile } from '@kantine/protocol/config-file';
 import Type, { type Static } from 'typebox';
@@ -11,14 +12,11 @@ export const ReaderFileConfig = Type.Object(
   {
     reader_id: Type.String({ pattern: ID_PATTERN }),
     site: Type.String({ pattern: ID_PATTERN }),
-    broker: Type.Object(
-      {
-        url: Type.String({ pattern: '^(mqtts?|tcp|tls)://', description: 'e.g. mqtts://gateway.local:8883' }),
-        secret: Type.String({ minLength: 16, description: "the reader's own secret, from enrolment" }),
-        ca_file: Type.Optional(Type.String({ description: 'the site CA (PEM) for mqtts://' })),
-      },
-      { additionalProperties: false },
-    ),
+    broker: BrokerLogin({
+      url: 'e.g. mqtts://gateway.local:8883',
+      secret: "the reader's own secret, from enrolment",
+      ca_file: 'the site CA (PEM) for mqtts://',
+    }),
     port: Type.Object(
       {
         kind: Type.Union([Type.Literal('auto'), Type.Literal('pcsc'), Type.Literal('sim')], { default: 'auto' }),

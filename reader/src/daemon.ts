@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { connectMqtt, type MqttClient } from '@kantine/mqtt';
 import {
   type CardRead,
   decodePayload,
@@ -8,12 +8,10 @@ import {
   readerSubscribes,
   readerTopic,
 } from '@kantine/protocol';
-import mqtt, { type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import type { CardPort } from './card-port.ts';
 import type { ReaderFileConfig } from './config.ts';
 import type { Feedback } from './feedback.ts';
-import { setNoDelay } from './mqtt-options.ts';
 import { TapClient, type TapResult } from './tap-client.ts';
 
 /** The release version (a release build sets it; a checkout runs as 0.1.0-dev). */
@@ -39,6 +37,7 @@ export interface ReaderDaemonOptions {
 // Short keepalive: the gateway should learn of a dead reader (via its last will) within ~15 s.
 const KEEPALIVE_S = 10;
 const RECONNECT_MS = 1_000;
+const CONNECT_TIMEOUT_MS = 5_000;
 // The status (with its health counters) is published again this often while connected.
 const HEALTH_INTERVAL_MS = 60_000;
 
@@ -94,16 +93,16 @@ export class ReaderDaemon extends EventEmitter<ReaderDaemonEvents> {
   async start(): Promise<void> {
     const { config, port, log } = this.opts;
     const statusTopic = readerTopic(config.site, config.reader_id, 'status');
-    const client = mqtt.connect(config.broker.url, {
+    const client = connectMqtt({
+      url: config.broker.url,
       clientId: `reader-${config.reader_id}`,
       username: config.reader_id,
       password: config.broker.secret,
-      protocolVersion: 4,
       clean: true,
-      keepalive: KEEPALIVE_S,
-      reconnectPeriod: RECONNECT_MS,
-      connectTimeout: 5_000,
-      ...(config.broker.ca_file ? { ca: readFileSync(config.broker.ca_file) } : {}),
+      keepalive_s: KEEPALIVE_S,
+      reconnect_ms: RECONNECT_MS,
+      connect_timeout_ms: CONNECT_TIMEOUT_MS,
+      tls: { ca_file: config.broker.ca_file },
       will: {
         topic: statusTopic,
         payload: Buffer.from(JSON.stringify(this.status('offline', 'connection_lost'))),
@@ -111,7 +110,6 @@ export class ReaderDaemon extends EventEmitter<ReaderDaemonEvents> {
         retain: true,
       },
     });
-    setNoDelay(client);
     this.client = client;
     const taps = new TapClient(client, config.site, config.reader_id, {
       answer_timeout_ms: config.answer_timeout_ms,

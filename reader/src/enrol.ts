@@ -13,6 +13,7 @@ import {
 } from '@kantine/protocol/enrolment';
 import Type, { type Static } from 'typebox';
 import { parseReaderConfig, ReaderFileConfig } from './config.ts';
+import { enrolmentFetch } from './gateway-http.ts';
 
 /**
  * The reader's config file as IT writes it. Either it names the reader and its broker (a reader
@@ -29,7 +30,7 @@ export const ReaderSetupFile = Type.Object(
     enrol: Type.Optional(
       Type.Object(
         {
-          /** The gateway's HTTP address, e.g. http://gateway.skole.local:8080 */
+          /** The gateway's HTTPS address, e.g. https://gateway.skole.local:8080 (the answer is signed with the token) */
           url: Type.String({ pattern: '^https?://' }),
           token: Type.String({ description: 'from `kantine-gateway reader enrol`' }),
         },
@@ -66,7 +67,7 @@ export async function enrolReader(
   };
   let res: Response;
   try {
-    res = await fetch(new URL('/api/enrol', enrol.url), {
+    res = await enrolmentFetch()(new URL('/api/enrol', enrol.url), {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ v: 1, ...request, mac: enrolRequestMac(key, request) }),

@@ -11,16 +11,7 @@ export {
   type EscapeChannel,
   type Feedback,
 } from './feedback.ts';
-export { setNoDelay } from './mqtt-options.ts';
-export { loadNfcPcsc, PcscPort, pcscdListening } from './pcsc-port.ts';
-export {
-  listFiles,
-  type ReleaseManifest,
-  releasePublicKey,
-  sha256File,
-  verifyManifest,
-  verifyRelease,
-} from './release.ts';
+export { loadNfcPcsc, PcscPort, pcscdListening } from './pcsc/index.ts';
 export { SimulatedPort } from './sim-port.ts';
 export { TapClient, type TapResult, type TapTiming } from './tap-client.ts';
 export { type UpdateOutcome, Updater, type UpdaterOptions } from './updater.ts';

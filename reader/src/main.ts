@@ -9,21 +9,38 @@
  */
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { KantineError } from '@kantine/protocol';
+import { CARD_UID_PATTERN, KantineError } from '@kantine/protocol';
 import pino from 'pino';
 import type { CardPort } from './card-port.ts';
 import type { ReaderFileConfig } from './config.ts';
 import { READER_VERSION, ReaderDaemon } from './daemon.ts';
 import { resolveReaderConfig } from './enrol.ts';
 import { Acr122uFeedback, ConsoleFeedback, type Feedback } from './feedback.ts';
-import { loadNfcPcsc, PcscPort } from './pcsc-port.ts';
+import { loadNfcPcsc, PcscPort } from './pcsc/index.ts';
 import { SimulatedPort } from './sim-port.ts';
 import { Updater } from './updater.ts';
+
+const HELP = `Usage: kantine-reader [--config <file>]
+
+kantine's card reader daemon at one till: reads cards through PC/SC (or a simulated reader:
+type a card UID and Enter), sends each tap to the school's gateway over MQTT and shows the
+answer on the reader's LED and buzzer. Runs until SIGINT/SIGTERM.
+
+Options:
+  -c, --config <file>  the config file (env: KANTINE_READER_CONFIG; default: /etc/kantine/reader.json)
+  -h, --help           show this help
+`;
 
 const log = pino({ name: 'reader', level: process.env.LOG_LEVEL ?? 'info' });
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { config: { type: 'string', short: 'c' } } });
+  const { values } = parseArgs({
+    options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } },
+  });
+  if (values.help) {
+    process.stdout.write(HELP);
+    return;
+  }
   const configPath = values.config ?? process.env.KANTINE_READER_CONFIG ?? '/etc/kantine/reader.json';
   const config = await resolveReaderConfig(configPath, (c) =>
     log.info({ reader_id: c.reader_id, till_id: c.till_id, broker: c.broker_url }, 'enrolled at the gateway'),
@@ -53,7 +70,7 @@ async function main(): Promise<void> {
     log.info('using the simulated card reader: type a card UID and Enter to tap it');
     createInterface({ input: process.stdin }).on('line', (line) => {
       const uid = line.trim().toUpperCase();
-      if (/^([0-9A-F]{8}|[0-9A-F]{14}|[0-9A-F]{20})$/.test(uid)) sim.tap(uid);
+      if (new RegExp(CARD_UID_PATTERN).test(uid)) sim.tap(uid);
       else if (uid) process.stdout.write('  a UID is 8, 14 or 20 hex digits\n');
     });
   }
@@ -86,6 +103,7 @@ function startUpdater(config: ReaderFileConfig, daemon: ReaderDaemon, restart: (
     state: config.state_dir,
     publicKeyFile: config.release_key_file,
     gatewayHttp: config.gateway_http as string,
+    caFile: config.broker.ca_file,
     version: READER_VERSION,
     log,
     restart,

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import type { MqttClient } from '@kantine/mqtt';
 import {
   type CardRead,
   type Decision,
@@ -10,7 +11,6 @@ import {
   type Tap,
   type TapCancel,
 } from '@kantine/protocol';
-import type { MqttClient } from 'mqtt';
 import { v7 as uuidv7 } from 'uuid';
 
 export type TapResult =
@@ -76,13 +76,17 @@ export class TapClient extends EventEmitter<TapClientEvents> {
       read_at: now.toISOString(),
       attempt: 1,
     };
+    const readAt = performance.now();
     return new Promise<TapResult>((resolve) => {
       const send = () => {
-        // While disconnected we do not queue re-sends: one queued copy is enough, and a flood
-        // of copies on reconnect helps nobody.
-        if (tap.attempt === 1 || this.mqtt.connected) {
-          this.mqtt.publish(readerTopic(this.site, this.readerId, 'tap'), JSON.stringify(tap), { qos: 1 });
-        }
+        // Each copy carries its age by this Pi's monotonic clock: the gateway declines a tap it
+        // would decide after this reader gives up (`tap_stale`). So no copy may wait anywhere with
+        // an old age: QoS 0 and nothing queued while disconnected (MQTT.js would re-send a stored
+        // QoS 1 copy, age and all, after a reconnect); the re-send timer sends a fresh copy once
+        // connected. The decision is the answer, not a PUBACK (design principle 1).
+        if (!this.mqtt.connected) return;
+        tap.age_ms = Math.round(performance.now() - readAt);
+        this.mqtt.publish(readerTopic(this.site, this.readerId, 'tap'), JSON.stringify(tap), { qos: 0 });
       };
       const entry: Pending = {
         tap,

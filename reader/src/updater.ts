@@ -11,8 +11,9 @@ import {
 } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { KantineError, type ReaderConfig } from '@kantine/protocol';
+import { verifyManifest, verifyRelease } from '@kantine/protocol/release';
 import type { Logger } from 'pino';
-import { verifyManifest, verifyRelease } from './release.ts';
+import { siteFetch } from './gateway-http.ts';
 
 /**
  * The reader updating itself (docs/operations/it-guide.md). A Pi set up by install.sh has two
@@ -30,8 +31,10 @@ export interface UpdaterOptions {
   state: string;
   /** The public release key (PEM file). */
   publicKeyFile: string;
-  /** The gateway's HTTP address, e.g. http://gateway.skole.local:8080 */
+  /** The gateway's HTTPS address, e.g. https://gateway.skole.local:8080 */
   gatewayHttp: string;
+  /** The site CA (PEM file, from enrolment): the only CA trusted for the gateway's HTTPS. */
+  caFile?: string | undefined;
   /** The version running now. */
   version: string;
   log: Logger;
@@ -113,8 +116,9 @@ export class Updater {
     mkdirSync(staging, { recursive: true });
     log.info({ version, slot: idle }, 'downloading a new release');
     const url = (file: string) => new URL(`${path}${file}`, this.o.gatewayHttp);
+    const get = siteFetch(this.o.caFile ? readFileSync(this.o.caFile, 'utf8') : undefined);
     const fetchBytes = async (file: string): Promise<Buffer> => {
-      const res = await fetch(url(file), { signal: AbortSignal.timeout(60_000) });
+      const res = await get(url(file), { signal: AbortSignal.timeout(60_000) });
       if (!res.ok) throw new KantineError('not_found', `the gateway has no ${path}${file} (${res.status})`);
       return Buffer.from(await res.arrayBuffer());
     };

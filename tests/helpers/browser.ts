@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { repoRoot } from '@kantine/gateway';
 import { type Browser, chromium, type Page } from 'playwright-core';
+import { repoRoot } from './process.ts';
 
 /** Debian's Chromium (package `chromium`), or the one named by KANTINE_CHROMIUM. */
 export const chromiumPath = process.env.KANTINE_CHROMIUM ?? '/usr/bin/chromium';

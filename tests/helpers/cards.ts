@@ -38,6 +38,6 @@ export function registerCard(
   accountId: string | null,
   state: 'active' | 'stock' = 'active',
 ) {
-  ledger.putBatch({ id: BATCH, sdm_master: KEYS.sdmMaster });
-  ledger.putCard({ uid, account_id: accountId, state, kind: 'ntag424', batch_id: BATCH });
+  ledger.accounts.putBatch({ id: BATCH, sdm_master: KEYS.sdmMaster });
+  ledger.accounts.putCard({ uid, account_id: accountId, state, kind: 'ntag424', batch_id: BATCH });
 }

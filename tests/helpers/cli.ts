@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { repoRoot } from '@kantine/gateway';
+import { repoRoot } from './process.ts';
 
 export const KANTINE_CLI = join(repoRoot, 'provisioning', 'bin', 'kantine.mjs');
 

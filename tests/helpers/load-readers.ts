@@ -1,7 +1,7 @@
-import type { LoadSite } from '@kantine/gateway';
 import { type Decision, readerTopic, type Tap } from '@kantine/protocol';
 import mqtt, { type MqttClient } from 'mqtt';
 import { v7 as uuidv7 } from 'uuid';
+import type { LoadSite } from './load-site.ts';
 import { eventually } from './wait.ts';
 
 export interface LoadReader {
@@ -31,7 +31,7 @@ export class LoadReaders {
     for (let i = 0; i < count; i++) {
       const id = this.site.readerId(i);
       const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${this.site.port}`, {
-        clientId: id,
+        clientId: `reader-${id}`, // a reader's client id, as the daemon's
         username: id,
         password: this.site.secret,
         reconnectPeriod: 100,

@@ -31,5 +31,10 @@ export function simulationSuite(file: number): void {
     // The runs must exercise what they claim: sales approved, and declines for want of a share offline.
     t.true((outcomes.approved ?? 0) > 0);
     if (seeds.length >= 50) t.true((outcomes.share_exhausted_offline ?? 0) > 0);
+    // …and top-ups paid by card whose webhooks were lost and duplicated (topup).
+    if (seeds.length >= 50) {
+      t.true((outcomes.topups_paid ?? 0) > 0);
+      t.true((outcomes.webhooks_lost ?? 0) > 0 && (outcomes.webhooks_duplicated ?? 0) > 0);
+    }
   });
 }

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { VirtualCard } from '@kantine/card';
@@ -8,6 +8,7 @@ import { type Feedback, parseReaderConfig, ReaderDaemon, SimulatedPort, type Tap
 import type { ExecutionContext } from 'ava';
 import mqtt, { type MqttClient } from 'mqtt';
 import pino from 'pino';
+import { Agent, fetch as undiciFetch } from 'undici';
 import { v7 as uuidv7 } from 'uuid';
 import { waitForEvent } from './wait.ts';
 
@@ -32,31 +33,36 @@ export const products = {
 
 /** What a site has of its own, linked or not: a canteen, two tills and three products. */
 export function seedPlaces(ledger: Ledger): void {
-  ledger.upsertPlace({ id: 'kantinen', name: 'Kantinen', kind: 'school' });
-  ledger.upsertTill({ id: 'till-1', place_id: 'kantinen', name: 'Kasse 1' });
-  ledger.upsertTill({ id: 'till-2', place_id: 'kantinen', name: 'Kasse 2' });
-  for (const p of Object.values(products)) ledger.upsertProduct({ ...p, place_id: 'kantinen' });
+  ledger.catalogue.upsertPlace({ id: 'kantinen', name: 'Kantinen', kind: 'school' });
+  ledger.catalogue.upsertTill({ id: 'till-1', place_id: 'kantinen', name: 'Kasse 1' });
+  ledger.catalogue.upsertTill({ id: 'till-2', place_id: 'kantinen', name: 'Kasse 2' });
+  for (const p of Object.values(products)) ledger.catalogue.upsertProduct({ ...p, place_id: 'kantinen' });
 }
 
 /** The fixture site: its places, two children and problem cards. */
 export function seedFixture(ledger: Ledger): void {
   seedPlaces(ledger);
-  ledger.putAccount({ id: 'acc-alma', first_name: 'Alma' });
-  ledger.deposit({ account_id: 'acc-alma', amount_ore: 10_000 });
-  ledger.putAccount({ id: 'acc-bo', first_name: 'Bo' });
-  ledger.deposit({ account_id: 'acc-bo', amount_ore: 200 });
-  ledger.putCard({ uid: cards.alma, account_id: 'acc-alma', state: 'active' });
-  ledger.putCard({ uid: cards.bo, account_id: 'acc-bo', state: 'active' });
-  ledger.putCard({ uid: cards.blocked, account_id: 'acc-alma', state: 'blocked' });
-  ledger.putCard({ uid: cards.replaced, account_id: 'acc-bo', state: 'replaced' });
-  ledger.putCard({ uid: cards.stock, account_id: null, state: 'stock' });
+  ledger.accounts.putAccount({ id: 'acc-alma', first_name: 'Alma' });
+  ledger.entries.deposit({ account_id: 'acc-alma', amount_ore: 10_000 });
+  ledger.accounts.putAccount({ id: 'acc-bo', first_name: 'Bo' });
+  ledger.entries.deposit({ account_id: 'acc-bo', amount_ore: 200 });
+  ledger.accounts.putCard({ uid: cards.alma, account_id: 'acc-alma', state: 'active' });
+  ledger.accounts.putCard({ uid: cards.bo, account_id: 'acc-bo', state: 'active' });
+  ledger.accounts.putCard({ uid: cards.blocked, account_id: 'acc-alma', state: 'blocked' });
+  ledger.accounts.putCard({ uid: cards.replaced, account_id: 'acc-bo', state: 'replaced' });
+  ledger.accounts.putCard({ uid: cards.stock, account_id: null, state: 'stock' });
 }
 
 export interface TestSite {
   gateway: Gateway;
   ledger: Ledger;
   url: string;
+  /** The gateway's HTTP address: https://127.0.0.1:port, or http:// when the test asked for plain loopback HTTP. */
   http: string;
+  /** The site CA (PEM) the gateway's HTTPS certificate is signed by; undefined on plain HTTP. */
+  ca: string | undefined;
+  /** fetch that trusts the site CA (and only it) for `http`. */
+  fetch: typeof fetch;
   /** A reader with credentials on a till; returns its secret. */
   enrol(readerId: string, tillId: string): Promise<string>;
   /** A real reader daemon with a simulated card port, connected and configured. */
@@ -115,6 +121,11 @@ export async function startSite(
     log?: pino.Logger;
     /** How often readers re-publish their status with health counters (default: the reader's). */
     readerHealthMs?: number;
+    /**
+     * HTTPS with the site CA, as a real site runs (default: plain HTTP on loopback, which the
+     * gateway allows there only, so that tests can use the global fetch).
+     */
+    https?: boolean;
   } = {},
 ): Promise<TestSite> {
   const dir = mkdtempSync(join(tmpdir(), 'kantine-test-'));
@@ -124,7 +135,7 @@ export async function startSite(
     database: join(dir, 'gateway.db'),
     // Plain MQTT unless a test asks for the default (TLS with the site CA: tests/enrolment.test.ts).
     mqtt: options.mqtt ?? { mode: 'embedded', host: '127.0.0.1', port: 0, tls: 'off' },
-    http: { host: '127.0.0.1', port: 0 },
+    http: { host: '127.0.0.1', port: 0, tls: options.https ? 'auto' : 'off' },
     ...options.config,
   });
   const gateway = new Gateway({
@@ -136,8 +147,10 @@ export async function startSite(
   if (options.linked) seedPlaces(gateway.ledger);
   else seedFixture(gateway.ledger);
   staffPinHash ??= hashSecret(STAFF.pin);
-  gateway.ledger.putStaff({ id: STAFF.id, name: STAFF.name, pin_hash: await staffPinHash });
-  const http = `http://127.0.0.1:${gateway.httpPort}`;
+  gateway.ledger.staff.putStaff({ id: STAFF.id, name: STAFF.name, pin_hash: await staffPinHash });
+  const http = gateway.httpUrl;
+  const ca = gateway.httpTls?.ca_file ? readFileSync(gateway.httpTls.ca_file, 'utf8') : undefined;
+  const fetchSite = trustingFetch(ca);
   const cookies = new Map<string, string>();
   const url = options.mqtt?.url ?? `mqtt://127.0.0.1:${gateway.mqttPort}`;
   const closers: (() => Promise<void>)[] = [];
@@ -152,8 +165,10 @@ export async function startSite(
     ledger: gateway.ledger,
     url,
     http,
+    ca,
+    fetch: fetchSite,
     async login(tillId = 'till-1') {
-      const res = await fetch(`${http}/api/kiosk/login`, {
+      const res = await fetchSite(`${http}/api/kiosk/login`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ till_id: tillId, staff_id: STAFF.id, pin: STAFF.pin }),
@@ -165,7 +180,7 @@ export async function startSite(
     },
     async api(tillId, method, path, body) {
       const cookie = cookies.get(tillId) ?? (await testSite.login(tillId));
-      return fetch(`${http}/api/tills/${tillId}${path}`, {
+      return fetchSite(`${http}/api/tills/${tillId}${path}`, {
         method,
         headers: { cookie, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
         ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
@@ -207,7 +222,7 @@ export async function startSite(
     },
     async rawClient(readerId, secret) {
       const client = await mqtt.connectAsync(url, {
-        clientId: `raw-${readerId}-${uuidv7().slice(-6)}`,
+        clientId: `reader-${readerId}:raw-${uuidv7().slice(-6)}`, // a reader's client ids are its own
         username: readerId,
         password: secret,
         reconnectPeriod: 0,
@@ -220,6 +235,16 @@ export async function startSite(
   return testSite;
 }
 
+/** fetch that trusts this CA only (the global fetch when there is none: plain HTTP). */
+export function trustingFetch(ca: string | undefined): typeof fetch {
+  if (!ca) return fetch;
+  const dispatcher = new Agent({ connect: { ca } });
+  return ((input: string | URL, init?: RequestInit) =>
+    undiciFetch(input, { ...(init as object), dispatcher } as Parameters<
+      typeof undiciFetch
+    >[1])) as unknown as typeof fetch;
+}
+
 export function makeTap(readerId: string, card: string | CardRead, tapId = uuidv7()): Tap {
   return {
     v: 1,
@@ -227,6 +252,7 @@ export function makeTap(readerId: string, card: string | CardRead, tapId = uuidv
     reader_id: readerId,
     card: typeof card === 'string' ? { kind: 'legacy', uid: card } : card,
     read_at: new Date().toISOString(),
+    age_ms: 0,
     attempt: 1,
   };
 }

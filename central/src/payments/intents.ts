@@ -1,0 +1,421 @@
+/**
+ * Payment intents: money coming in through the payment provider, for any purpose (`topup` here;
+ * `agreement` — a card kept on file for automatic top-up — and `order` — the webshop — build on it).
+ *
+ * 1. `create` writes the intent (state `created`) in its own transaction, with the purpose's own
+ *    checks under the account's lock, and only then asks the provider for a checkout: the intent
+ *    id is the provider's order reference and idempotency key. The intent becomes `pending` with
+ *    the provider's payment id, or `failed` when the provider could not be asked (nothing to pay).
+ * 2. Nothing the browser brings counts. A webhook is verified (`verifyWebhook`, raw body) and is
+ *    then only a hint: `settle` asks the provider (`getPayment`) and applies its answer. The
+ *    reconciler asks too, for intents no webhook settled, with back-off, and expires old ones.
+ * 3. `paid` is set once, under the intent's row lock, in the same transaction as the purpose's
+ *    `onPaid` handler (a top-up's deposit, whose entry id is the intent's id): unique keys on the
+ *    provider payment id, the intent and its entry make a second credit impossible.
+ */
+
+import {
+  isProviderUnreachable,
+  type PaymentStatus,
+  type PspAdapter,
+  type WebhookEvent,
+  type WebhookHeaders,
+} from '@kantine/payments';
+import { KantineError } from '@kantine/protocol';
+import { v7 as uuidv7 } from 'uuid';
+import { type AccountRow, lockAccount } from '../accounts/rows.ts';
+import type { Store, Tx } from '../db/tx.ts';
+import type { CentralPaymentsConfig } from './config.ts';
+
+export type IntentPurpose = 'topup' | 'agreement' | 'order';
+export const INTENT_PURPOSES: readonly IntentPurpose[] = ['topup', 'agreement', 'order'];
+
+export type IntentState = 'created' | 'pending' | 'paid' | 'failed' | 'cancelled' | 'expired';
+/** The states an intent can end in without money (each may still turn `paid` if the provider says so). */
+export type EndedState = 'failed' | 'cancelled' | 'expired';
+
+export interface Intent {
+  id: string;
+  purpose: IntentPurpose;
+  account_id: string;
+  /** Who started it (a person's id), or null (a machine: an automatic top-up). */
+  person_id: string | null;
+  amount_ore: number;
+  /** The purpose's own reference (e.g. `{ order_id }`), as given to `create`. */
+  ref: Record<string, unknown>;
+  provider: string;
+  provider_payment_id: string | null;
+  checkout_url: string | null;
+  state: IntentState;
+  /** Why it failed: a decline code, `payment_provider_unreachable`, or the provider's word. */
+  failure: string | null;
+  /** The ledger entry it made (a top-up's deposit), if any. */
+  entry_id: string | null;
+  created_at: Date;
+  updated_at: Date;
+  paid_at: Date | null;
+  expires_at: Date;
+}
+
+export interface CreateIntent {
+  purpose: IntentPurpose;
+  account_id: string;
+  /** Integer øre; 0 only with `save_card_for_agreement` (a card check). */
+  amount_ore: number;
+  /** The purpose's own reference, kept as JSON on the intent. */
+  ref?: Record<string, unknown>;
+  /** Who asks (a person id). */
+  person_id?: string | null;
+  /** Ask the buyer to keep the card on file (an agreement for automatic top-up). */
+  save_card_for_agreement?: boolean;
+  /**
+   * Where the browser goes after paying (and after cancelling, unless `cancel_path`): a path on
+   * central starting with `/`; `{intent}` in it becomes the intent's id. Never proof of payment.
+   */
+  return_path: string;
+  cancel_path?: string;
+  /**
+   * The purpose's own rules, run in the transaction that writes the intent, with the account row
+   * locked (two requests at once are checked one after the other). Throw a coded error to refuse.
+   */
+  check?: (t: Tx, account: AccountRow) => Promise<void>;
+}
+
+export interface CreatedIntent {
+  intent_id: string;
+  payment_id: string;
+  /** The provider's hosted payment page, for the buyer's browser. */
+  checkout_url: string;
+}
+
+/** Runs inside the transaction that marks the intent paid; throwing rolls it all back (it stays unpaid). */
+export type PaidHandler = (t: Tx, intent: Intent, status: PaymentStatus) => Promise<void>;
+/** Runs inside the transaction that marks the intent failed, cancelled or expired. */
+export type EndedHandler = (t: Tx, intent: Intent, state: EndedState) => Promise<void>;
+
+interface IntentRow {
+  id: string;
+  purpose: IntentPurpose;
+  account_id: string;
+  person_id: string | null;
+  amount_ore: number | string;
+  ref: Record<string, unknown>;
+  provider: string;
+  provider_payment_id: string | null;
+  checkout_url: string | null;
+  state: IntentState;
+  failure: string | null;
+  entry_id: string | null;
+  created_at: Date;
+  updated_at: Date;
+  paid_at: Date | null;
+  expires_at: Date;
+  checks: number;
+}
+
+const intentOf = (r: IntentRow): Intent => ({
+  id: r.id,
+  purpose: r.purpose,
+  account_id: r.account_id,
+  person_id: r.person_id,
+  amount_ore: Number(r.amount_ore),
+  ref: r.ref ?? {},
+  provider: r.provider,
+  provider_payment_id: r.provider_payment_id,
+  checkout_url: r.checkout_url,
+  state: r.state,
+  failure: r.failure,
+  entry_id: r.entry_id,
+  created_at: r.created_at,
+  updated_at: r.updated_at,
+  paid_at: r.paid_at,
+  expires_at: r.expires_at,
+});
+
+/** What one settle did: for logs and tests. */
+export type SettleOutcome = 'paid' | 'already_paid' | 'still_pending' | EndedState | 'unknown_payment' | 'mismatch';
+
+const MAX_BACKOFF_S = 3600;
+/** An expired payment is still asked about this long: a guardian may pay on a page left open, and a webhook may be lost. */
+const LATE_PAYMENT_DAYS = 7;
+
+/** Intents and the provider behind them. One per central (all state in the database). */
+export class PaymentIntents {
+  private readonly paid = new Map<IntentPurpose, PaidHandler>();
+  private readonly ended = new Map<IntentPurpose, EndedHandler>();
+  /** Told of what it cannot settle (an amount that differs, a handler that threw). */
+  onProblem: ((problem: string, intent_id: string) => void) | undefined;
+
+  constructor(
+    private readonly store: Store,
+    readonly adapter: PspAdapter,
+    readonly config: CentralPaymentsConfig,
+    /** Central's address as browsers reach it (no trailing slash). */
+    readonly publicUrl: string,
+  ) {}
+
+  /** Registers what a purpose does when its intent is verified paid (inside the crediting transaction). One per purpose. */
+  onPaid(purpose: IntentPurpose, handler: PaidHandler): void {
+    if (this.paid.has(purpose)) throw new Error(`payments: ${purpose} already has an onPaid handler`);
+    this.paid.set(purpose, handler);
+  }
+
+  /** Registers what a purpose does when its intent fails, is cancelled or expires. One per purpose. */
+  onEnded(purpose: IntentPurpose, handler: EndedHandler): void {
+    if (this.ended.has(purpose)) throw new Error(`payments: ${purpose} already has an onEnded handler`);
+    this.ended.set(purpose, handler);
+  }
+
+  /** Writes the intent, then asks the provider for a checkout. */
+  async create(c: CreateIntent): Promise<CreatedIntent> {
+    if (!INTENT_PURPOSES.includes(c.purpose)) throw new Error(`payments: unknown purpose ${c.purpose}`);
+    const allowZero = c.save_card_for_agreement === true;
+    if (!Number.isSafeInteger(c.amount_ore) || c.amount_ore < (allowZero ? 0 : 1))
+      throw new KantineError('invalid_request', 'an amount is a positive whole number of øre', ['/amount_ore']);
+    if (!c.return_path.startsWith('/') || c.return_path.startsWith('//'))
+      throw new Error('payments: return_path is a path on central');
+    const id = uuidv7();
+    await this.store.tx(async (t) => {
+      const account = await lockAccount(t, c.account_id);
+      await c.check?.(t, account);
+      await t.sql.query(
+        `INSERT INTO payment_intents (id, purpose, account_id, person_id, amount_ore, ref, provider, state,
+                                      created_at, updated_at, expires_at, next_check_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'created', $8, $8, $9, $10)`,
+        [
+          id,
+          c.purpose,
+          c.account_id,
+          c.person_id ?? null,
+          c.amount_ore,
+          JSON.stringify(c.ref ?? {}),
+          this.adapter.provider,
+          t.now,
+          new Date(t.now.getTime() + this.config.expire_after_minutes * 60_000),
+          new Date(t.now.getTime() + this.config.check_after_s * 1000),
+        ],
+      );
+    });
+    const url = (path: string) => `${this.publicUrl}${path.replaceAll('{intent}', id)}`;
+    let checkout: { payment_id: string; checkout_url: string };
+    try {
+      checkout = await this.adapter.createCheckout({
+        intent_id: id,
+        amount_ore: c.amount_ore,
+        return_url: url(c.return_path),
+        cancel_url: url(c.cancel_path ?? c.return_path),
+        terms_url: this.config.terms_url,
+        ...(c.save_card_for_agreement ? { save_card_for_agreement: true } : {}),
+      });
+    } catch (err) {
+      // Nothing to pay: the buyer never saw a page. (Had the provider made the payment before the
+      // answer was lost, no one has its address; a retry is a new intent.)
+      const failure = err instanceof KantineError ? err.code : 'internal_error';
+      await this.store.tx(async (t) => {
+        const [row] = await t.sql.query<IntentRow>(
+          `UPDATE payment_intents SET state = 'failed', failure = $2, updated_at = $3
+            WHERE id = $1 AND state = 'created' RETURNING *`,
+          [id, failure, t.now],
+        );
+        if (row) await this.ended.get(c.purpose)?.(t, intentOf(row), 'failed');
+      });
+      throw err;
+    }
+    await this.store.tx(async (t) => {
+      await t.sql.query(
+        `UPDATE payment_intents SET state = 'pending', provider_payment_id = $2, checkout_url = $3, updated_at = $4,
+                failure = NULL
+          WHERE id = $1 AND provider_payment_id IS NULL AND state IN ('created', 'expired')`,
+        [id, checkout.payment_id, checkout.checkout_url, t.now],
+      );
+    });
+    return { intent_id: id, payment_id: checkout.payment_id, checkout_url: checkout.checkout_url };
+  }
+
+  async get(id: string): Promise<Intent | undefined> {
+    const [row] = await this.store.db.query<IntentRow>('SELECT * FROM payment_intents WHERE id = $1', [id]);
+    return row ? intentOf(row) : undefined;
+  }
+
+  /**
+   * An intent as it is now: a pending one is first asked about at the provider (its stored payment
+   * id, never anything the browser brought). An unreachable provider leaves it as central knows it.
+   */
+  async current(id: string): Promise<Intent | undefined> {
+    const intent = await this.get(id);
+    if (intent?.state !== 'pending' || !intent.provider_payment_id) return intent;
+    try {
+      await this.settle(intent.provider_payment_id);
+    } catch (err) {
+      if (!isProviderUnreachable(err)) this.onProblem?.(`refresh: ${(err as Error).message}`, id);
+    }
+    return this.get(id);
+  }
+
+  async byPayment(payment_id: string): Promise<Intent | undefined> {
+    const [row] = await this.store.db.query<IntentRow>('SELECT * FROM payment_intents WHERE provider_payment_id = $1', [
+      payment_id,
+    ]);
+    return row ? intentOf(row) : undefined;
+  }
+
+  /** An account's intents, newest first (optionally of one purpose). */
+  async ofAccount(account_id: string, purpose?: IntentPurpose, limit = 200): Promise<Intent[]> {
+    const rows = await this.store.db.query<IntentRow>(
+      `SELECT * FROM payment_intents WHERE account_id = $1 AND ($2::text IS NULL OR purpose = $2)
+        ORDER BY created_at DESC, id DESC LIMIT $3`,
+      [account_id, purpose ?? null, limit],
+    );
+    return rows.map(intentOf);
+  }
+
+  /**
+   * A webhook: checked against its raw body, recorded once per event, then the payment is asked
+   * about. Throws `payment_webhook_refused` (forged) or `payment_provider_unreachable` (the
+   * provider should send it again).
+   */
+  async webhook(
+    headers: WebhookHeaders,
+    rawBody: Buffer | string,
+  ): Promise<{ event: WebhookEvent; outcome: SettleOutcome }> {
+    const event = this.adapter.verifyWebhook(headers, rawBody);
+    await this.store.tx(async (t) => {
+      await t.sql.query(
+        `INSERT INTO payment_webhooks (provider, event_id, type, payment_id, received_at) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (provider, event_id) DO UPDATE SET deliveries = payment_webhooks.deliveries + 1`,
+        [
+          this.adapter.provider,
+          event.event_id.slice(0, 200),
+          event.type.slice(0, 200),
+          event.payment_id.slice(0, 200),
+          t.now,
+        ],
+      );
+    });
+    const outcome = await this.settle(event.payment_id);
+    return { event, outcome };
+  }
+
+  /**
+   * Asks the provider about a payment and applies its answer. Safe to call any number of times,
+   * from any worker, in any order: only the first `paid` credits.
+   */
+  async settle(payment_id: string): Promise<SettleOutcome> {
+    const known = await this.byPayment(payment_id);
+    if (!known) return 'unknown_payment';
+    if (known.state === 'paid') return 'already_paid';
+    const status = await this.adapter.getPayment(payment_id);
+    return this.apply(known.id, status);
+  }
+
+  /** Applies the provider's answer about an intent's payment (under the intent's row lock). */
+  private async apply(intent_id: string, status: PaymentStatus): Promise<SettleOutcome> {
+    return this.store.tx(async (t): Promise<SettleOutcome> => {
+      const [row] = await t.sql.query<IntentRow>('SELECT * FROM payment_intents WHERE id = $1 FOR UPDATE', [intent_id]);
+      if (!row) return 'unknown_payment';
+      const intent = intentOf(row);
+      if (intent.state === 'paid') return 'already_paid';
+      if (status.payment_id !== intent.provider_payment_id) return 'unknown_payment';
+      if (status.state === 'paid') {
+        if (status.amount_ore !== intent.amount_ore) {
+          // The provider took another amount than we asked: never guess. Reconciliation shows it.
+          this.onProblem?.(
+            `provider says ${status.amount_ore} øre paid, the intent asked ${intent.amount_ore}`,
+            intent.id,
+          );
+          await t.sql.query(
+            `UPDATE payment_intents SET failure = 'amount_mismatch', updated_at = $2, next_check_at = $3 WHERE id = $1`,
+            [intent.id, t.now, new Date(t.now.getTime() + MAX_BACKOFF_S * 1000)],
+          );
+          return 'mismatch';
+        }
+        const handler = this.paid.get(intent.purpose);
+        if (!handler) throw new Error(`payments: no onPaid handler for ${intent.purpose}`);
+        const [done] = await t.sql.query<IntentRow>(
+          `UPDATE payment_intents SET state = 'paid', paid_at = $2, updated_at = $2, failure = NULL
+            WHERE id = $1 AND state <> 'paid' RETURNING *`,
+          [intent.id, t.now],
+        );
+        if (!done) return 'already_paid';
+        await handler(t, intentOf(done), status);
+        return 'paid';
+      }
+      if (status.state === 'failed' || status.state === 'cancelled') {
+        const state: EndedState = status.state;
+        if (intent.state === state) return state;
+        const [done] = await t.sql.query<IntentRow>(
+          `UPDATE payment_intents SET state = $2, failure = $3, updated_at = $4 WHERE id = $1 RETURNING *`,
+          [intent.id, state, status.failure ?? (state === 'cancelled' ? 'cancelled' : 'payment_declined'), t.now],
+        );
+        if (done) await this.ended.get(intent.purpose)?.(t, intentOf(done), state);
+        return state;
+      }
+      // Still pending at the provider: expire it once it is old (the provider may still say paid later).
+      if (intent.state === 'pending' && t.now >= intent.expires_at) {
+        const [done] = await t.sql.query<IntentRow>(
+          `UPDATE payment_intents SET state = 'expired', updated_at = $2 WHERE id = $1 RETURNING *`,
+          [intent.id, t.now],
+        );
+        if (done) await this.ended.get(intent.purpose)?.(t, intentOf(done), 'expired');
+        return 'expired';
+      }
+      return 'still_pending';
+    });
+  }
+
+  /**
+   * One round of the reconciler: claims up to `limit` intents due a check (SKIP LOCKED: two
+   * workers take different ones), moves each one's next check out (back-off: check_after_s × 2^n,
+   * at most an hour), then asks the provider about each. Intents that never reached the provider
+   * and old ones are expired; expired ones are still asked about for a week (paid late, they are
+   * credited). Returns how many it looked at.
+   */
+  async reconcile(limit = 20): Promise<number> {
+    const claimed = await this.store.tx(async (t) => {
+      const rows = await t.sql.query<IntentRow>(
+        `SELECT * FROM payment_intents
+          WHERE (state IN ('created', 'pending')
+                 OR (state = 'expired' AND provider_payment_id IS NOT NULL AND expires_at > $3))
+            AND next_check_at <= $1
+          ORDER BY next_check_at LIMIT $2 FOR UPDATE SKIP LOCKED`,
+        [t.now, limit, new Date(t.now.getTime() - LATE_PAYMENT_DAYS * 86_400_000)],
+      );
+      for (const r of rows) {
+        const wait = Math.min(this.config.check_after_s * 2 ** Math.min(r.checks + 1, 20), MAX_BACKOFF_S);
+        await t.sql.query('UPDATE payment_intents SET next_check_at = $2, checks = checks + 1 WHERE id = $1', [
+          r.id,
+          new Date(t.now.getTime() + wait * 1000),
+        ]);
+      }
+      return rows.map(intentOf);
+    });
+    for (const intent of claimed) {
+      if (intent.provider_payment_id === null) {
+        // Still asking the provider (a slow answer) is not "never sent": wait out its timeout first.
+        const asking = intent.created_at.getTime() + this.config.request_timeout_ms + 5_000;
+        if (this.store.clock.now().getTime() >= asking) await this.expireUnsent(intent.id);
+        continue;
+      }
+      try {
+        const status = await this.adapter.getPayment(intent.provider_payment_id);
+        await this.apply(intent.id, status);
+      } catch (err) {
+        if (isProviderUnreachable(err)) continue; // asked again at the next check
+        this.onProblem?.(`reconciler: ${(err as Error).message}`, intent.id);
+      }
+    }
+    return claimed.length;
+  }
+
+  /** An intent still `created` at its first check never got a checkout (the process stopped between): expired. */
+  private async expireUnsent(id: string): Promise<void> {
+    await this.store.tx(async (t) => {
+      const [done] = await t.sql.query<IntentRow>(
+        `UPDATE payment_intents SET state = 'expired', failure = 'no_checkout', updated_at = $2
+          WHERE id = $1 AND state = 'created' RETURNING *`,
+        [id, t.now],
+      );
+      if (done) await this.ended.get(done.purpose)?.(t, intentOf(done), 'expired');
+    });
+  }
+}

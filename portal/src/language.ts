@@ -1,0 +1,29 @@
+import type { FastifyRequest } from 'fastify';
+import { type Dictionary, da } from './dictionary/da.ts';
+import { en } from './dictionary/en.ts';
+
+export type Lang = 'da' | 'en';
+export const LANGS: readonly Lang[] = ['da', 'en'];
+
+/** The cookie that keeps a browser's language (not a secret: a preference). */
+export const LANG_COOKIE = 'kantine_lang';
+
+const dictionaries: Readonly<Record<Lang, Dictionary>> = { da, en };
+
+export function dictionary(lang: Lang): Dictionary {
+  return dictionaries[lang];
+}
+
+/** The request's language: the browser's choice (the language switch), Danish by default. */
+export function languageOf(req: FastifyRequest): Lang {
+  return req.cookies?.[LANG_COOKIE] === 'en' ? 'en' : 'da';
+}
+
+/**
+ * A path on this server to go back to after a sign-in or a language switch, or undefined: only
+ * a relative path (`/konti/…`), never `//host` or `/\host` (another site), bounded in length.
+ */
+export function localPath(value: unknown): string | undefined {
+  if (typeof value !== 'string' || value.length > 500) return undefined;
+  return /^\/(?![/\\])[\x21-\x7e]*$/.test(value) ? value : undefined;
+}

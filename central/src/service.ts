@@ -191,6 +191,11 @@ export class CentralService {
         { site, reason, mark },
         'a site is ahead of central (restored from a backup?): resyncing it; see restore-report',
       );
+    central.link.onResyncHeld = (site, reason) =>
+      log.warn(
+        { site, reason },
+        'a site diverged again just after its resync: its message waits (a lying site, or central restored twice?)',
+      );
     const inbox = new LinkInbox(central.link, log);
     this.inbox = inbox;
     await transport.start((site, payload) => inbox.receive(site, payload));

@@ -281,6 +281,11 @@ export const codes = {
     da: 'Skolen brugte mere end sin andel af kontoen',
     en: 'The site used more than its share of the account',
   },
+  link_resync_held: {
+    kind: 'error',
+    da: 'Skolen blev lige synkroniseret igen; beskeden venter',
+    en: 'The site was resynced a moment ago; its message waits',
+  },
   link_entry_invalid: {
     kind: 'error',
     da: 'Skolens postering er ugyldig',

@@ -80,6 +80,18 @@ export class LinkService {
   resyncs = 0;
 
   /**
+   * A site's resyncs are at least this far apart. A resync sends the site every account it serves
+   * whole, and a site that says it is ahead is believed (that is how a restore is repaired): a lying
+   * site could otherwise make central do that on every message. Within the interval a diverging
+   * site's message is held — nothing of it applied or acknowledged, so nothing is lost — and the
+   * site's own re-sending brings it back once the interval is over.
+   */
+  resyncMinIntervalMs = 60_000;
+
+  /** The alarm for a resync held back by `resyncMinIntervalMs` (set by the service: central's log). */
+  onResyncHeld: ((site: string, reason: string) => void) | undefined;
+
+  /**
    * Handles one message a site sent on its up topic (already validated by the transport).
    * Returns what central refused of it, for the caller to alarm.
    */
@@ -189,9 +201,23 @@ export class LinkService {
       if (!row) return false;
       const reason = await divergence(t, site, row, standing);
       if (!reason) return false;
+      if (await this.resyncedLately(t, site, reason)) return true; // held: neither applied nor acknowledged
       await this.startResync(t, site, row, standing, reason);
       return true;
     });
+  }
+
+  /** Whether the site's last resync began less than `resyncMinIntervalMs` ago (then counted and alarmed). */
+  private async resyncedLately(t: Tx, site: string, reason: string): Promise<boolean> {
+    const [last] = await t.sql.query<{ at: Date }>(
+      'SELECT at FROM link_resyncs WHERE site_id = $1 ORDER BY at DESC LIMIT 1',
+      [site],
+    );
+    if (!last || t.now.getTime() - new Date(last.at).getTime() >= this.resyncMinIntervalMs) return false;
+    // Counted with the refusals (`kantine_central_link_refused_total{code="link_resync_held"}`).
+    this.refused.set('link_resync_held', (this.refused.get('link_resync_held') ?? 0) + 1);
+    this.onResyncHeld?.(site, reason);
+    return true;
   }
 
   private async startResync(
@@ -237,6 +263,8 @@ export class LinkService {
       // A site ahead of central's record: resync it first, then take its changes in the new order.
       const reason = await divergence(t, site, row, standing);
       if (reason) {
+        // Resynced a moment ago: the message waits (the site sends it again), nothing applied.
+        if (await this.resyncedLately(t, site, reason)) return { at: row.up_cursor, gap: false, refusals: [] };
         await this.startResync(t, site, row, standing, reason);
         row = (await lockSiteLink(t, site)) ?? row;
       }

@@ -89,7 +89,9 @@ export class CentralMetrics implements HttpMetrics {
 
     new Counter({
       name: 'kantine_central_link_refused_total',
-      help: "Site reports this worker refused against central's own record, by code (each set aside in refused_up)",
+      help:
+        "Site reports this worker refused against central's own record, by code (each set aside in refused_up; " +
+        'link_resync_held: a message held because the site diverged again within a minute of its resync)',
       labelNames: ['code'] as const,
       registers,
       collect() {

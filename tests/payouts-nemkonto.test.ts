@@ -5,7 +5,8 @@
  * the CPR number MitID confirmed at their first sign-in (local instrument NKS, Cdtr/Id/PrvtId) and
  * passes `xmllint --schema` against our XSD; taking that file is audited. The CPR number is in that
  * file and nowhere else: not in an answer, a log line, the audit log, a mail or the payout's row.
- * Refused: a relation, a CPR number in the request, a guardian whose CPR number cannot be read (and
+ * A retry with the client's id is one payout. Refused: a relation, a CPR number in the request, a
+ * guardian whose CPR number cannot be read (and
  * then the file too). Off is refused in payouts-withdrawal.test.ts and the portal test.
  *
  * Serial: each test starts its own provider and central; one at a time keeps a busy machine's
@@ -331,6 +332,29 @@ test.serial(
       to: { kind: 'nemkonto' },
     });
     t.is(ok.status, 201, ok.text);
+    // A retry with the client's id is the same payout, booked once; the same id to a bank account is refused.
+    const id = '0193a4b2-7c3d-7e8f-9a0b-1c2d3e4f5a6b';
+    const first = await call(r, r.anne, 'POST', '/api/accounts/konto-noah/payouts', {
+      id,
+      amount_ore: 500,
+      to: { kind: 'nemkonto' },
+    });
+    t.is(first.status, 201, first.text);
+    const retry = await call(r, r.anne, 'POST', '/api/accounts/konto-noah/payouts', {
+      id,
+      amount_ore: 500,
+      to: { kind: 'nemkonto' },
+    });
+    t.is(retry.status, 201, retry.text);
+    t.is(retry.body.payout_id, first.body.payout_id);
+    const otherWay = await call(r, r.anne, 'POST', '/api/accounts/konto-noah/payouts', {
+      id,
+      amount_ore: 500,
+      to: { kind: 'bank', reg_nr: '9570', account_nr: '12345' },
+    });
+    t.is(otherWay.status, 409, otherWay.text);
+    t.is(otherWay.body.code, 'entry_id_reused');
+    t.is(Number((await r.central.accounts.get('konto-noah'))?.balance_ore), 50_000 - 2_000 - 500, 'booked once');
     await r.central.db.query(`UPDATE people SET cpr_enc = '\\x'::bytea WHERE id = $1`, [r.anne.person_id]);
     before = await books(r.central);
     const missing = await call(r, r.anne, 'POST', '/api/accounts/konto-noah/payouts', {

@@ -6,8 +6,8 @@
  * passes `xmllint --schema` against our XSD; taking that file is audited. The CPR number is in that
  * file and nowhere else: not in an answer, a log line, the audit log, a mail or the payout's row.
  * A retry with the client's id is one payout. Refused: a relation, a CPR number in the request, a
- * guardian whose CPR number cannot be read (and
- * then the file too). Off is refused in payouts-withdrawal.test.ts and the portal test.
+ * guardian whose CPR number cannot be read (and then the file too). Off is refused in
+ * payouts-withdrawal.test.ts and payouts-nemkonto-portal.test.ts.
  *
  * Serial: each test starts its own provider and central; one at a time keeps a busy machine's
  * start-up within the provider's time limit.

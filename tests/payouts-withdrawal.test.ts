@@ -337,16 +337,17 @@ test.serial('without a payouts section no withdrawal can be asked for, and nothi
 });
 
 test.serial(
-  "central's payouts section: NemKonto on and a malformed debtor account stop the start with the field's path",
+  "central's payouts section: NemKonto is off unless set, and a malformed debtor account stops the start with the field's path",
   (t) => {
     const base = { database: { dir: 'memory://' } };
     const ok = parseCentralConfig({ ...base, payouts: PAYOUTS });
     t.is(ok.payouts?.nemkonto, false);
-    const nemkonto = t.throws(() =>
-      parseCentralConfig({ ...base, payouts: { ...PAYOUTS, nemkonto: true } }),
+    t.is(parseCentralConfig({ ...base, payouts: { ...PAYOUTS, nemkonto: true } }).payouts?.nemkonto, true);
+    const wrong = t.throws(() =>
+      parseCentralConfig({ ...base, payouts: { ...PAYOUTS, nemkonto: 'yes' } }),
     ) as KantineError;
-    t.is(nemkonto.code, 'config_invalid');
-    t.true(nemkonto.details.some((d) => d.startsWith('/payouts/nemkonto')));
+    t.is(wrong.code, 'config_invalid');
+    t.true(wrong.details.some((d) => d.startsWith('/payouts/nemkonto')));
     for (const debtor of [
       { ...PAYOUTS.debtor, reg_nr: '155' },
       { ...PAYOUTS.debtor, account_nr: '30001234567' },

@@ -134,7 +134,7 @@ export class Central {
     this.stock = new StockService(store);
     this.cards = new CardService(store);
     this.money = new MoneyService(store, this.escrow);
-    this.payouts = new PayoutService(store, this.money, opts.payouts);
+    this.payouts = new PayoutService(store, this.money, opts.payouts, cpr);
     this.payments = opts.payments
       ? new PaymentIntents(store, opts.payments.adapter, opts.payments.config, opts.payments.public_url)
       : undefined;
@@ -156,6 +156,7 @@ export class Central {
     this.link.autotopup = this.autotopup;
     this.tokens = new TokenService(store);
     this.audit = new AuditService(store);
+    this.payouts.audit = this.audit; // nemkonto: who opened a NemKonto file (CPR numbers) is audited
     this.people = new PeopleService(store, cpr, this.audit);
     this.catalogue = new CatalogueService(store);
     this.contact = new ContactService(store);

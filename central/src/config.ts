@@ -133,8 +133,9 @@ export const PayoutsConfig = Type.Object(
     /** The customer or agreement number the bank gave for file transfers (the file's initiating party). */
     initiator_id: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9/+-]{1,35}$' })),
     /**
-     * Payouts to the guardian's NemKonto by CPR number. Not built yet: `true` stops the start
-     * (docs/operations/payouts.md says why and what it needs).
+     * Payouts to the guardian's own NemKonto (by the CPR number MitID confirmed at their first
+     * sign-in): only where the municipality's bank has agreed to NemKonto payments in pain.001
+     * (docs/operations/payouts.md, NemKonto).
      */
     nemkonto: Type.Boolean({ default: false }),
   },
@@ -196,14 +197,12 @@ export const CentralConfig = Type.Object(
 export type CentralConfig = Static<typeof CentralConfig>;
 
 export function parseCentralConfig(value: unknown): CentralConfig {
-  return paymentsChecked(
-    payoutsChecked(mailChecked(identityChecked(noSharedToken(withDefaults(CentralConfig, value))))),
-  );
+  return paymentsChecked(mailChecked(identityChecked(noSharedToken(withDefaults(CentralConfig, value)))));
 }
 
 export function loadCentralConfig(path: string): CentralConfig {
   return paymentsChecked(
-    payoutsChecked(mailChecked(identityChecked(noSharedToken(loadConfigFile(CentralConfig, path, 'central config'))))),
+    mailChecked(identityChecked(noSharedToken(loadConfigFile(CentralConfig, path, 'central config')))),
   );
 }
 
@@ -273,16 +272,6 @@ function noSharedToken(config: CentralConfig): CentralConfig {
   if (config.http.token !== undefined) {
     throw new KantineError('api_token_in_config', codes.api_token_in_config.action_en, [
       '/http/token is no longer read: remove it and make scoped tokens with `kantine-central token add --scope <scope> --name <name>`',
-    ]);
-  }
-  return config;
-}
-
-/** NemKonto payouts are a setting for later: on, it stops the start rather than promise payouts it cannot make. */
-function payoutsChecked(config: CentralConfig): CentralConfig {
-  if (config.payouts?.nemkonto) {
-    throw new KantineError('config_invalid', 'payouts.nemkonto is not built yet: set it to false', [
-      '/payouts/nemkonto NemKonto payouts are not built yet (docs/operations/payouts.md)',
     ]);
   }
   return config;

@@ -570,7 +570,15 @@ export const codes = {
     da: 'Udbetaling til NemKonto er ikke slået til',
     en: 'Payout to NemKonto is not available',
     action_da: 'Angiv et reg.nr. og kontonummer.',
-    action_en: 'Give a reg. no. and account number (NemKonto payouts are not built yet: docs/operations/payouts.md).',
+    action_en: 'Give a reg. no. and account number (the municipality has not turned NemKonto payouts on).',
+  },
+  // nemkonto:
+  payout_cpr_missing: {
+    kind: 'error',
+    da: 'Vi har ikke dit CPR-nummer bekræftet af MitID, så vi kan ikke udbetale til din NemKonto',
+    en: 'We do not have your CPR number confirmed by MitID, so we cannot pay out to your NemKonto',
+    action_da: 'Angiv et reg.nr. og kontonummer i stedet, eller log ud og ind igen med MitID.',
+    action_en: 'Give a reg. no. and account number instead, or sign out and in again with MitID.',
   },
   payout_batch_state: {
     kind: 'error',

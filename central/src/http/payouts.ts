@@ -25,6 +25,7 @@ const PayoutBody = Type.Object(
         },
         { additionalProperties: false },
       ),
+      // The guardian's own NemKonto: no number in the request (nobody can direct money to a CPR number).
       Type.Object({ kind: Type.Literal('nemkonto') }, { additionalProperties: false }),
     ]),
   },
@@ -91,7 +92,8 @@ export function payoutRoutes(payouts: PayoutService): Route[] {
       url: '/api/payout-batches/:batch/pain.001.xml',
       access: { tokens: ['finance'], people: ['finance'] },
       handler: async (req, reply) => {
-        const { file_name, xml } = await payouts.export(batchParam(req));
+        // A NemKonto batch's file carries CPR numbers: the service audits who took it before giving it.
+        const { file_name, xml } = await payouts.export(batchParam(req), actorOf(req));
         return reply
           .header('content-type', 'application/xml; charset=utf-8')
           .header('content-disposition', `attachment; filename="${file_name}"`)

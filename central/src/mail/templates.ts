@@ -48,6 +48,8 @@ export type Mail =
       amount_ore: number;
       /** The bank account as the guardian may see it: reg.nr and the last digits only (`1234 ······6789`). */
       to_account: string;
+      /** nemkonto: the payout goes to the guardian's NemKonto (the text says so; no number at all). */
+      to_nemkonto?: boolean;
       payout_ref: string;
       requested_at: Date;
     }
@@ -236,11 +238,11 @@ function twoLanguages(mail: Mail): { subject: { da: string; en: string }; da: Pa
         da: {
           heading: 'Kvittering for udbetaling',
           paragraphs: [
-            `${amount} er trukket fra ${genDa(child)} kantinekort og bliver overført til din bankkonto med næste udbetaling.`,
+            `${amount} er trukket fra ${genDa(child)} kantinekort og bliver overført ${mail.to_nemkonto ? 'til din NemKonto' : 'til din bankkonto'} med næste udbetaling.`,
           ],
           facts: [
             ['Beløb', amount],
-            ['Til konto', account],
+            ['Til konto', mail.to_nemkonto ? 'Din NemKonto' : account],
             ['Bestilt', formatTime.da(mail.requested_at)],
             ['Reference', ref],
           ],
@@ -248,11 +250,11 @@ function twoLanguages(mail: Mail): { subject: { da: string; en: string }; da: Pa
         en: {
           heading: 'Receipt for your withdrawal',
           paragraphs: [
-            `${amount} has been taken from ${child}'s canteen card and will be transferred to your bank account with the next payout.`,
+            `${amount} has been taken from ${child}'s canteen card and will be transferred ${mail.to_nemkonto ? 'to your NemKonto' : 'to your bank account'} with the next payout.`,
           ],
           facts: [
             ['Amount', amount],
-            ['To account', account],
+            ['To account', mail.to_nemkonto ? 'Your NemKonto' : account],
             ['Requested', formatTime.en(mail.requested_at)],
             ['Reference', ref],
           ],

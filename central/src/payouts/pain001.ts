@@ -5,13 +5,25 @@ type XMLBuilder = ReturnType<typeof create>;
 
 export const PAIN001_NS = 'urn:iso:std:iso:20022:tech:xsd:pain.001.001.03';
 
+/**
+ * The NemKonto payment type as our file writes it (Danish CGI MIG appendix, "Payment to
+ * EasyAccount (NKS) with CPR"): the payment information's local instrument, and the scheme of the
+ * payee's person identification that carries the CPR number. In one place so the bank's test
+ * (docs/operations/payouts.md, NemKonto) can correct them without touching the file's logic.
+ */
+export const NEMKONTO_LOCAL_INSTRUMENT = 'NKS';
+export const NEMKONTO_CPR_SCHEME = 'SOSE';
+
+/** Where one transfer goes: a Danish bank account, or the payee's NemKonto found by their CPR number. */
+export type Pain001Creditor = { account: DanishAccount } | { nemkonto_cpr: string };
+
 /** One credit transfer of the file. */
 export interface Pain001Transfer {
   /** ≤ 35 characters: the payout's id (it comes back on the bank's statement). */
   end_to_end_id: string;
   amount_ore: number;
   creditor_name: string;
-  creditor: DanishAccount;
+  creditor: Pain001Creditor;
   /** ≤ 140 characters, what the guardian sees on their own statement. */
   remittance: string;
 }
@@ -27,6 +39,8 @@ export interface Pain001Message {
   execution_date: string;
   initiator: { name: string; id?: string | undefined };
   debtor: { name: string; account: DanishAccount; bic?: string | undefined };
+  /** `nemkonto`: every transfer goes to a NemKonto by CPR number (a file of its own, local instrument NKS). */
+  kind?: 'bank' | 'nemkonto';
   transfers: readonly Pain001Transfer[];
 }
 
@@ -35,7 +49,10 @@ export interface Pain001Message {
  * guidelines describe a domestic transfer: accounts as BBAN (reg. no. + account number padded to
  * 10, scheme `BBAN`), the bank named by its reg. no. in the Danish clearing system (`DKNCC`),
  * amounts in DKK with 2 decimals, charges shared (`SHAR`), one payment information block per file.
- * Only what is given goes in: no CPR number is ever part of a bank-account payout.
+ * Only what is given goes in: no CPR number is ever part of a bank-account payout. A NemKonto file
+ * (`kind: 'nemkonto'`) marks its payment information with the local instrument `NKS` and names each
+ * payee by name and CPR number (`Cdtr/Id/PrvtId/Othr`) with no account and no bank: the bank finds
+ * the payee's NemKonto in the register.
  */
 export function pain001(m: Pain001Message): string {
   const total = m.transfers.reduce((s, t) => s + BigInt(t.amount_ore), 0n);
@@ -55,7 +72,9 @@ export function pain001(m: Pain001Message): string {
   text(pmt, 'PmtMtd', 'TRF');
   text(pmt, 'NbOfTxs', String(m.transfers.length));
   text(pmt, 'CtrlSum', decimalAmount(total));
-  text(pmt.ele('PmtTpInf').ele('SvcLvl'), 'Cd', 'NURG');
+  const tp = pmt.ele('PmtTpInf');
+  text(tp.ele('SvcLvl'), 'Cd', 'NURG');
+  if (m.kind === 'nemkonto') text(tp.ele('LclInstrm'), 'Prtry', NEMKONTO_LOCAL_INSTRUMENT);
   text(pmt, 'ReqdExctnDt', m.execution_date);
   text(pmt.ele('Dbtr'), 'Nm', max(m.debtor.name, 70));
   const dbtrAcct = pmt.ele('DbtrAcct');
@@ -71,9 +90,21 @@ export function pain001(m: Pain001Message): string {
     text(id, 'InstrId', t.end_to_end_id);
     text(id, 'EndToEndId', t.end_to_end_id);
     text(tx.ele('Amt'), 'InstdAmt', decimalAmount(t.amount_ore)).att('Ccy', 'DKK');
-    clearing(tx.ele('CdtrAgt').ele('FinInstnId'), t.creditor.reg_nr);
-    text(tx.ele('Cdtr'), 'Nm', max(t.creditor_name, 70));
-    account(tx.ele('CdtrAcct'), t.creditor);
+    const to = t.creditor;
+    if ('nemkonto_cpr' in to) {
+      if (m.kind !== 'nemkonto') throw new Error('a NemKonto transfer belongs in a NemKonto file');
+      if (!/^[0-9]{10}$/.test(to.nemkonto_cpr)) throw new Error('a NemKonto transfer needs a CPR number of ten digits');
+      const cdtr = tx.ele('Cdtr');
+      text(cdtr, 'Nm', max(t.creditor_name, 70));
+      const othr = cdtr.ele('Id').ele('PrvtId').ele('Othr');
+      text(othr, 'Id', to.nemkonto_cpr);
+      text(othr.ele('SchmeNm'), 'Cd', NEMKONTO_CPR_SCHEME);
+    } else {
+      if (m.kind === 'nemkonto') throw new Error('a NemKonto file holds NemKonto transfers only');
+      clearing(tx.ele('CdtrAgt').ele('FinInstnId'), to.account.reg_nr);
+      text(tx.ele('Cdtr'), 'Nm', max(t.creditor_name, 70));
+      account(tx.ele('CdtrAcct'), to.account);
+    }
     text(tx.ele('RmtInf'), 'Ustrd', max(t.remittance, 140));
   }
   return doc.end({ prettyPrint: true });

@@ -1,20 +1,34 @@
 import { KantineError } from '@kantine/protocol';
 import { DateTime } from 'luxon';
 import { v7 as uuidv7 } from 'uuid';
+import type { AuditService } from '../audit/audit.ts';
+import type { Actor } from '../auth/actor.ts';
 import type { PayoutsConfig } from '../config.ts';
 import type { Store, Tx } from '../db/tx.ts';
+import { queueMail } from '../mail/outbox.ts';
+import { mailAddressOf } from '../mail/recipients.ts';
 import type { MoneyService } from '../money/money.ts';
+import type { CprCrypto } from '../people/cpr.ts';
 import { type DanishAccount, danishAccount } from './account.ts';
-import { pain001 } from './pain001.ts';
+import { type Pain001Creditor, pain001 } from './pain001.ts';
 
 /**
  * The withdrawal entry's reason: its statement line reads "Udbetalt: til bankkonto". No account
  * number: relations read the statement too.
  */
 export const PAYOUT_REASON = 'til bankkonto';
+/** The reason of a withdrawal to the guardian's NemKonto ("Udbetalt: til NemKonto"); never a CPR number. */
+export const PAYOUT_REASON_NEMKONTO = 'til NemKonto';
+/** How a NemKonto payout is shown (the portal, the API, the receipt): never the CPR number, not even masked. */
+export const NEMKONTO_SHOWN = 'NemKonto';
 
-/** Where a guardian wants the money: their own Danish bank account, or their NemKonto (not built yet). */
+/**
+ * Where a guardian wants the money: their own Danish bank account, or their own NemKonto (the
+ * guardian signed in: the CPR number MitID confirmed at their first sign-in, never one typed in).
+ */
 export type PayoutDestination = { kind: 'bank'; reg_nr: string; account_nr: string } | { kind: 'nemkonto' };
+
+type Kind = 'bank' | 'nemkonto';
 
 export interface PayoutRequest {
   /** The client's id for the request (a retry with the same id gets the same answer). */
@@ -32,7 +46,7 @@ export interface Payout {
   batch_id: string;
   account_id: string;
   amount_ore: number;
-  /** The reg. no. and the account number's last 4 digits only. */
+  /** The reg. no. and the account number's last 4 digits only, or `NemKonto` (never a CPR number). */
   to: string;
   state: BatchState;
   created_at: string;
@@ -97,7 +111,12 @@ export class PayoutService {
     private readonly store: Store,
     private readonly money: MoneyService,
     private readonly config: PayoutsConfig | undefined,
+    /** The CPR key's crypto: opens the guardian's sealed CPR number for a NemKonto file, and only there. */
+    private readonly cpr?: CprCrypto,
   ) {}
+
+  /** Where opening a NemKonto file is recorded (central wires its audit log here). */
+  audit?: AuditService;
 
   private configured(): PayoutsConfig {
     if (!this.config) throw new KantineError('payouts_not_configured');
@@ -112,9 +131,12 @@ export class PayoutService {
   /** A guardian's withdrawal: checked, booked and filed, or refused with nothing changed. */
   async request(r: PayoutRequest): Promise<Payout> {
     const config = this.configured();
-    if (r.to.kind === 'nemkonto' && !config.nemkonto) throw new KantineError('payout_nemkonto_off');
-    if (r.to.kind !== 'bank') throw new KantineError('payout_nemkonto_off');
-    const to = danishAccount(r.to.reg_nr, r.to.account_nr);
+    let to: DanishAccount | null = null;
+    if (r.to.kind === 'nemkonto') {
+      if (!config.nemkonto) throw new KantineError('payout_nemkonto_off');
+      await this.confirmedCpr(r.person_id); // refused before anything is booked
+    } else if (r.to.kind === 'bank') to = danishAccount(r.to.reg_nr, r.to.account_nr);
+    else throw new KantineError('invalid_request', 'a payout goes to a bank account or to NemKonto', ['/to/kind']);
     if (!Number.isSafeInteger(r.amount_ore) || r.amount_ore <= 0)
       throw new KantineError('invalid_request', 'an amount is a positive whole number of øre', ['/amount_ore']);
     if (r.id !== undefined) {
@@ -127,9 +149,10 @@ export class PayoutService {
       account_id: r.account_id,
       amount_ore: r.amount_ore,
       kind: 'withdrawal',
-      reason: PAYOUT_REASON,
+      reason: to ? PAYOUT_REASON : PAYOUT_REASON_NEMKONTO,
       within: async (t, entryId) => {
         filed = await this.file(t, { ...r, id: entryId }, to);
+        await this.receipt(t, { ...r, id: entryId }, to);
       },
     });
     const row = await this.payout(id);
@@ -139,37 +162,98 @@ export class PayoutService {
     return payoutOf(row);
   }
 
-  /** Files the payout in the open batch (opening one if none is), in the withdrawal's transaction. */
-  private async file(t: Tx, r: PayoutRequest & { id: string }, to: DanishAccount): Promise<string> {
+  /**
+   * The guardian's CPR number as MitID confirmed it at their first sign-in (sealed on their person
+   * row): `payout_cpr_missing` when there is none that opens. The number itself is dropped at once
+   * — the payout keeps only the person's id, and the file opens it again at export.
+   */
+  private async confirmedCpr(personId: string): Promise<string> {
+    const [p] = await this.store.db.query<{ cpr_enc: Uint8Array | null }>('SELECT cpr_enc FROM people WHERE id = $1', [
+      personId,
+    ]);
+    const refused = () => new KantineError('payout_cpr_missing');
+    if (!this.cpr || !p?.cpr_enc || p.cpr_enc.length === 0) throw refused();
+    let cpr: string;
+    try {
+      cpr = this.cpr.open(p.cpr_enc);
+    } catch {
+      throw refused();
+    }
+    if (!/^[0-9]{10}$/.test(cpr)) throw refused();
+    return cpr;
+  }
+
+  /** Files the payout in the open batch of its kind (opening one if none is), in the withdrawal's transaction. */
+  private async file(t: Tx, r: PayoutRequest & { id: string }, to: DanishAccount | null): Promise<string> {
+    const kind: Kind = to ? 'bank' : 'nemkonto';
     // A batch closed meanwhile is no longer `open` when our lock is granted: open the next one.
     for (let attempt = 0; attempt < 5; attempt++) {
       await t.sql.query(
-        `INSERT INTO payout_batches (id, kind, state, opened_at) VALUES ($1, 'bank', 'open', $2)
+        `INSERT INTO payout_batches (id, kind, state, opened_at) VALUES ($1, $2, 'open', $3)
            ON CONFLICT (kind) WHERE state = 'open' DO NOTHING`,
-        [uuidv7(), t.now],
+        [uuidv7(), kind, t.now],
       );
       const [batch] = await t.sql.query<{ id: string }>(
-        `SELECT id FROM payout_batches WHERE kind = 'bank' AND state = 'open' FOR SHARE`,
+        `SELECT id FROM payout_batches WHERE kind = $1 AND state = 'open' FOR SHARE`,
+        [kind],
       );
       if (!batch) continue;
+      // A NemKonto payout keeps no number at all: the person's id, whose sealed CPR number the export opens.
       await t.sql.query(
         `INSERT INTO payouts (id, batch_id, account_id, person_id, amount_ore, holder_name, reg_nr, account_nr, created_at)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-        [r.id, batch.id, r.account_id, r.person_id, r.amount_ore, r.holder_name, to.reg_nr, to.account_nr, t.now],
+        [
+          r.id,
+          batch.id,
+          r.account_id,
+          r.person_id,
+          r.amount_ore,
+          r.holder_name,
+          to?.reg_nr ?? null,
+          to?.account_nr ?? null,
+          t.now,
+        ],
       );
       return batch.id;
     }
     throw new Error('no open payout batch could be taken');
   }
 
+  /**
+   * The receipt to the guardian who asked, queued in the withdrawal's transaction (once per payout):
+   * the bank account masked, or "din NemKonto" — never a CPR number (the outbox refuses one anyway).
+   */
+  private async receipt(t: Tx, r: PayoutRequest & { id: string }, to: DanishAccount | null): Promise<void> {
+    const address = await mailAddressOf(t.sql, r.person_id);
+    if (!address) return;
+    const [account] = await t.sql.query<{ first_name: string }>('SELECT first_name FROM accounts WHERE id = $1', [
+      r.account_id,
+    ]);
+    await queueMail(
+      t.sql,
+      t.now,
+      address.address,
+      {
+        type: 'payout_receipt',
+        child_name: account?.first_name ?? '',
+        amount_ore: r.amount_ore,
+        to_account: to ? masked(to.reg_nr, to.account_nr) : NEMKONTO_SHOWN,
+        ...(to ? {} : { to_nemkonto: true }),
+        payout_ref: r.id,
+        requested_at: t.now,
+      },
+      { key: r.id }, // once per payout, a retry included
+    );
+  }
+
   /** A retry gets the first answer; the same id with other details is refused. */
-  private sameRequest(row: PayoutRow & { state: BatchState }, r: PayoutRequest, to: DanishAccount): Payout {
+  private sameRequest(row: PayoutRow & { state: BatchState }, r: PayoutRequest, to: DanishAccount | null): Payout {
     const same =
       row.account_id === r.account_id &&
       row.person_id === r.person_id &&
       Number(row.amount_ore) === r.amount_ore &&
-      row.reg_nr === to.reg_nr &&
-      row.account_nr === to.account_nr;
+      row.reg_nr === (to?.reg_nr ?? null) &&
+      row.account_nr === (to?.account_nr ?? null);
     if (!same) throw new KantineError('entry_id_reused', `payout ${row.id} was asked for with other details`);
     return payoutOf(row);
   }
@@ -265,7 +349,7 @@ export class PayoutService {
    * same bytes, so a file downloaded twice is one payment, not two (the bank refuses a message id
    * it has seen).
    */
-  async export(id: string): Promise<{ file_name: string; xml: string }> {
+  async export(id: string, by?: Actor): Promise<{ file_name: string; xml: string }> {
     this.configured();
     const [batch] = await this.store.db.query<BatchRow & { debtor: FrozenDebtor | null }>(
       `SELECT ${BATCH_COLUMNS}, b.debtor, 0 AS count, 0 AS total_ore FROM payout_batches b WHERE b.id = $1`,
@@ -275,10 +359,43 @@ export class PayoutService {
     const debtor = batch.debtor;
     if (batch.state === 'open' || !batch.closed_at || !batch.execution_date || !debtor)
       throw new KantineError('payout_batch_state', `payout batch ${id} is open: close it first`);
-    const rows = await this.store.db.query<PayoutRow>(
-      'SELECT * FROM payouts WHERE batch_id = $1 ORDER BY created_at, id',
+    const rows = await this.store.db.query<PayoutRow & { cpr_enc: Uint8Array | null }>(
+      `SELECT p.*, pe.cpr_enc FROM payouts p LEFT JOIN people pe ON pe.id = p.person_id
+        WHERE p.batch_id = $1 ORDER BY p.created_at, p.id`,
       [id],
     );
+    const nemkonto = batch.kind === 'nemkonto';
+    const creditorOf = (p: PayoutRow & { cpr_enc: Uint8Array | null }): Pain001Creditor => {
+      if (!nemkonto) return { account: { reg_nr: p.reg_nr as string, account_nr: p.account_nr as string } };
+      // Opened here, for the file only: the number goes into the XML and nowhere else.
+      let cpr: string | undefined;
+      try {
+        cpr = this.cpr && p.cpr_enc && p.cpr_enc.length > 0 ? this.cpr.open(p.cpr_enc) : undefined;
+      } catch {
+        cpr = undefined;
+      }
+      if (!cpr)
+        throw new KantineError('payout_cpr_missing', `payout ${p.id}: the guardian's CPR number cannot be read`);
+      return { nemkonto_cpr: cpr };
+    };
+    const transfers = rows.map((p) => ({
+      end_to_end_id: compact(p.id),
+      amount_ore: Number(p.amount_ore),
+      creditor_name: p.holder_name,
+      creditor: creditorOf(p),
+      remittance: 'Kantine udbetaling',
+    }));
+    if (nemkonto) {
+      // A NemKonto file carries CPR numbers: who took it is in the audit log (ids and a count only),
+      // written before the file is handed over — no audit line, no file.
+      if (!this.audit || !by)
+        throw new KantineError('scope_denied', 'a NemKonto file is given only to a known finance user');
+      await this.audit.write({
+        actor: by,
+        action: 'payout nemkonto export',
+        target: { batch: batch.id, count: String(rows.length) },
+      });
+    }
     const msgId = compact(batch.id);
     const xml = pain001({
       message_id: msgId,
@@ -287,15 +404,10 @@ export class PayoutService {
       execution_date: isoDate(batch.execution_date),
       initiator: { name: debtor.name, id: debtor.initiator_id },
       debtor: { name: debtor.name, account: { reg_nr: debtor.reg_nr, account_nr: debtor.account_nr }, bic: debtor.bic },
-      transfers: rows.map((p) => ({
-        end_to_end_id: compact(p.id),
-        amount_ore: Number(p.amount_ore),
-        creditor_name: p.holder_name,
-        creditor: { reg_nr: p.reg_nr as string, account_nr: p.account_nr as string },
-        remittance: 'Kantine udbetaling',
-      })),
+      kind: batch.kind,
+      transfers,
     });
-    return { file_name: `kantine-payouts-${batch.id}.xml`, xml };
+    return { file_name: `kantine-${nemkonto ? 'nemkonto-' : ''}payouts-${batch.id}.xml`, xml };
   }
 }
 
@@ -322,7 +434,7 @@ function payoutOf(r: PayoutRow & { state: BatchState }): Payout {
     batch_id: r.batch_id,
     account_id: r.account_id,
     amount_ore: Number(r.amount_ore),
-    to: masked(r.reg_nr ?? '', r.account_nr ?? ''),
+    to: r.reg_nr === null || r.account_nr === null ? NEMKONTO_SHOWN : masked(r.reg_nr, r.account_nr),
     state: r.state,
     created_at: new Date(r.created_at).toISOString(),
   };

@@ -608,6 +608,16 @@ export const da = {
     all: 'Alle ordrer',
     shop_more: 'Til webshoppen',
   },
+  // nemkonto: the payout page's choice between the guardian's bank account and their NemKonto
+  nemkonto: {
+    to_bank: 'Til min bankkonto',
+    to_bank_hint: 'Skriv reg.nr. og kontonummer herunder.',
+    to_nemkonto: 'Til min NemKonto',
+    to_nemkonto_hint:
+      'Pengene går til den NemKonto, der hører til dit CPR-nummer (bekræftet med MitID). Du skal ikke skrive noget nummer.',
+    shown: 'Din NemKonto',
+    done: 'Udbetalingen er modtaget. Beløbet er trukket fra saldoen og sendes til din NemKonto.',
+  },
 } as const;
 
 /** The shape every language's dictionary has (the Danish one's keys, with any text). */

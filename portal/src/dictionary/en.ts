@@ -608,4 +608,14 @@ export const en: Dictionary = {
     all: 'All orders',
     shop_more: 'To the webshop',
   },
+  // nemkonto: the payout page's choice between the guardian's bank account and their NemKonto
+  nemkonto: {
+    to_bank: 'To my bank account',
+    to_bank_hint: 'Type the reg. no. and account number below.',
+    to_nemkonto: 'To my NemKonto',
+    to_nemkonto_hint:
+      'The money goes to the NemKonto that belongs to your CPR number (confirmed with MitID). You do not type any number.',
+    shown: 'Your NemKonto',
+    done: 'The withdrawal is received. The amount is taken from the balance and sent to your NemKonto.',
+  },
 };

@@ -9,7 +9,10 @@ import { parseKroner } from './settings.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-type Fields = 'amount' | 'reg_nr' | 'account_nr';
+type Fields = 'amount' | 'reg_nr' | 'account_nr' | 'to';
+
+/** How central's payouts name a NemKonto payout (`NEMKONTO_SHOWN` in central/src/payouts): never a number. */
+const NEMKONTO_SHOWN = 'NemKonto';
 
 /**
  * "Udbetaling" (guardians only; issue 19 rules 7 and 11): money from the child's account to the
@@ -35,8 +38,14 @@ export function payoutPages(central: PortalServices, pages: Pages): PageRoute[] 
       amount: t.payout.amount_label,
       reg_nr: t.payout.reg_label,
       account_nr: t.payout.account_label,
+      to: t.payout.to_heading,
     };
-    const summary = (Object.keys(errors) as Fields[]).map((f) => ({ field: f, text: `${labels[f]}: ${errors[f]}` }));
+    // nemkonto: the summary links to the choice's first radio button (a fieldset takes no focus).
+    const anchor = (f: Fields) => (f === 'to' ? (payouts.destinations().nemkonto ? 'to_nemkonto' : 'amount') : f);
+    const summary = (Object.keys(errors) as Fields[]).map((f) => ({
+      field: anchor(f),
+      text: `${labels[f]}: ${errors[f]}`,
+    }));
     if (summary.length > 0 && reply.statusCode < 400) reply.status(400);
     return pages.render(req, reply, 'payout', {
       title: `${t.payout.title} – ${overview.first_name} ${overview.last_name}`,
@@ -51,6 +60,7 @@ export function payoutPages(central: PortalServices, pages: Pages): PageRoute[] 
       message: extra.done,
       earlier: (await payouts.ofAccount(account)).map((p) => ({
         ...p,
+        to: p.to === NEMKONTO_SHOWN ? t.nemkonto.shown : p.to,
         date: date(p.created_at),
         state_text: state[p.state],
       })),
@@ -71,6 +81,7 @@ export function payoutPages(central: PortalServices, pages: Pages): PageRoute[] 
         const t = pages.dictionary(req);
         if ((req.query as Record<string, unknown>).besked !== 'udbetalt') return show(req, reply);
         const [latest] = await payouts.ofAccount(accountParam(req));
+        if (latest?.to === NEMKONTO_SHOWN) return show(req, reply, { done: t.nemkonto.done });
         return show(req, reply, latest ? { done: t.payout.done.replace('{to}', latest.to) } : {});
       },
     },
@@ -85,14 +96,21 @@ export function payoutPages(central: PortalServices, pages: Pages): PageRoute[] 
         if (person.account_role !== 'guardian') throw new KantineError('scope_denied', 'only a guardian may withdraw');
         const body = (req.body ?? {}) as Record<string, unknown>;
         const str = (k: string) => (typeof body[k] === 'string' ? (body[k] as string).trim().slice(0, 20) : '');
-        const typed = { amount: str('amount'), reg_nr: str('reg_nr'), account_nr: str('account_nr') };
+        const typed = {
+          amount: str('amount'),
+          reg_nr: str('reg_nr'),
+          account_nr: str('account_nr'),
+          to: str('to') === 'nemkonto' ? 'nemkonto' : 'bank',
+        };
         const amount = parseKroner(typed.amount);
         if (amount === undefined || amount <= 0)
           return show(req, reply, { errors: { amount: t.payout.amount_invalid }, typed });
         const id =
           typeof body.payout_id === 'string' && UUID.test(body.payout_id) ? body.payout_id : crypto.randomUUID();
+        // nemkonto: the guardian's own NemKonto — the form has no number for it, central uses the
+        // CPR number MitID confirmed for the person signed in.
         const to =
-          body.to === 'nemkonto'
+          typed.to === 'nemkonto'
             ? ({ kind: 'nemkonto' } as const)
             : ({ kind: 'bank', reg_nr: typed.reg_nr, account_nr: typed.account_nr } as const);
         try {
@@ -111,7 +129,12 @@ export function payoutPages(central: PortalServices, pages: Pages): PageRoute[] 
           const code = (err as { code?: string }).code;
           if (!e || code === 'payouts_not_configured') throw err;
           reply.status(e.status);
-          const field: Fields = code === 'payout_account_invalid' ? 'account_nr' : 'amount';
+          const field: Fields =
+            code === 'payout_account_invalid'
+              ? 'account_nr'
+              : code === 'payout_cpr_missing' || code === 'payout_nemkonto_off'
+                ? 'to'
+                : 'amount';
           return show(req, reply, { errors: { [field]: e.text }, typed });
         }
         return reply.redirect(`/konti/${account}/udbetaling?besked=udbetalt`, 303);

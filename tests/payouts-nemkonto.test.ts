@@ -361,7 +361,7 @@ test.serial(
       amount_ore: 1_000,
       to: { kind: 'nemkonto' },
     });
-    t.is(missing.status, 400, missing.text);
+    t.is(missing.status, 409, missing.text);
     t.is(missing.body.code, 'payout_cpr_missing');
     t.regex(missing.body.message, /CPR-nummer bekræftet af MitID|CPR number confirmed by MitID/);
     answers.push(missing.text);
@@ -375,7 +375,7 @@ test.serial(
 
     t.is((await call(r, r.finance, 'POST', `/api/payout-batches/${ok.body.batch_id}/close`)).status, 200);
     const file = await call(r, r.finance, 'GET', `/api/payout-batches/${ok.body.batch_id}/pain.001.xml`);
-    t.is(file.status, 400, file.text);
+    t.is(file.status, 409, file.text);
     t.is(file.body.code, 'payout_cpr_missing');
     answers.push(file.text);
     const audit = await call(r, r.admin, 'GET', '/api/audit');

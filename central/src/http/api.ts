@@ -130,6 +130,7 @@ export function statusFor(code: string): number {
     case 'batch_key_conflict':
     case 'cpr_mismatch':
     case 'payout_batch_state':
+    case 'payout_cpr_missing':
     case 'topup_over_max_balance':
     case 'reconciliation_differences':
       return 409;

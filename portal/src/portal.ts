@@ -62,6 +62,8 @@ interface NavItem {
   ready: boolean;
   /** Only for school office staff and the municipality's administrators (portalcards). */
   staff?: boolean;
+  /** portalfix: for everyone signed in, staff or family (the others are a family's: see `familyMenu`). */
+  everyone?: boolean;
 }
 
 const NAV: readonly NavItem[] = [
@@ -77,7 +79,7 @@ const NAV: readonly NavItem[] = [
   { key: 'relations', href: '/relationer', ready: true },
   { key: 'card_trouble', href: '/kortet-virker-ikke', ready: true },
   { key: 'payout', href: '/udbetaling', ready: true },
-  { key: 'profile', href: '/profil', ready: true },
+  { key: 'profile', href: '/profil', ready: true, everyone: true },
   { key: 'office', href: '/kontor', ready: true, staff: true },
 ];
 
@@ -132,6 +134,8 @@ export interface Pages {
   dictionary(req: FastifyRequest): Dictionary;
   lang(req: FastifyRequest): Lang;
   now(): Date;
+  /** portalfix: whether this person gets the family's menu (not staff without a child of their own). */
+  familyMenu(req: FastifyRequest): Promise<boolean>;
 }
 
 const PAGE_HEADERS = {
@@ -197,7 +201,31 @@ export function registerPortal(app: FastifyInstance, opts: PortalOptions): Pages
 
   const render: Pages['render'] = async (req, reply, template, data) => {
     reply.headers(PAGE_HEADERS).type('text/html; charset=utf-8');
-    return reply.view(template, pageData(req, data));
+    const page = pageData(req, data);
+    // portalfix: staff who are no child's guardian or relation see the staff's menu (and Profil) only.
+    if (!(await familyMenu(req)))
+      page.nav = page.nav.filter(
+        (n) => NAV.find((x) => x.key === n.key)?.everyone || NAV.find((x) => x.key === n.key)?.staff,
+      );
+    return reply.view(template, page);
+  };
+
+  /**
+   * portalfix: whether the signed-in person gets the family's menu (Mine konti, top-up, webshop…):
+   * everyone who is not staff (a new guardian adds their child from Mine konti), and staff who are
+   * a child's guardian or relation. School office staff or an administrator with no child of their
+   * own get only what they may use.
+   */
+  const familyMenu = async (req: FastifyRequest): Promise<boolean> => {
+    let actor: ReturnType<PortalOptions['actorOf']>;
+    try {
+      actor = opts.actorOf(req);
+    } catch {
+      return true; // a public page: no menu anyway
+    }
+    if (actor.kind !== 'person') return true;
+    if (actor.office_sites.length === 0 && !actor.staff.includes('admin')) return true;
+    return (await central.accounts.views.accountsOf(actor.person_id)).length > 0;
   };
 
   const errors = {
@@ -322,6 +350,7 @@ export function registerPortal(app: FastifyInstance, opts: PortalOptions): Pages
     dictionary: (req) => dictionary(languageOf(req)),
     lang: languageOf,
     now: () => opts.clock.now(),
+    familyMenu,
   };
   const publicUrl = (req: FastifyRequest) => opts.publicUrl ?? `${req.protocol}://${req.host}`;
   for (const r of [

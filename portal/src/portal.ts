@@ -64,23 +64,27 @@ interface NavItem {
   staff?: boolean;
   /** portalfix: for everyone signed in, staff or family (the others are a family's: see `familyMenu`). */
   everyone?: boolean;
+  /** portalfix: the group it is shown in (`nav_groups` in the dictionaries), or none: on its own. */
+  group?: keyof Dictionary['nav_groups'];
 }
 
+// portalfix: the menu in groups (Konti, Penge), so the wide screen's bar is one line; a phone's
+// list shows the same groups under their names.
 const NAV: readonly NavItem[] = [
-  { key: 'accounts', href: '/konti', ready: true },
-  { key: 'statement', href: '/kontoudtog', ready: true },
+  { key: 'accounts', href: '/konti', ready: true, group: 'accounts' },
+  { key: 'statement', href: '/kontoudtog', ready: true, group: 'accounts' },
+  { key: 'cards', href: '/kort', ready: true, group: 'accounts' },
+  { key: 'settings', href: '/indstillinger', ready: true, group: 'accounts' },
+  { key: 'relations', href: '/relationer', ready: true, group: 'accounts' },
+  { key: 'card_trouble', href: '/kortet-virker-ikke', ready: true, group: 'accounts' },
   // — topup —
-  { key: 'topup', href: '/indbetal', ready: true },
-  { key: 'payments', href: '/betalinger', ready: true },
+  { key: 'topup', href: '/indbetal', ready: true, group: 'money' },
+  { key: 'payments', href: '/betalinger', ready: true, group: 'money' },
+  { key: 'autotopup', href: '/automatisk-optankning', ready: true, group: 'money' },
+  { key: 'payout', href: '/udbetaling', ready: true, group: 'money' },
   { key: 'webshop', href: '/webshop', ready: true }, // webshopui
-  { key: 'settings', href: '/indstillinger', ready: true },
-  { key: 'autotopup', href: '/automatisk-optankning', ready: true },
-  { key: 'cards', href: '/kort', ready: true },
-  { key: 'relations', href: '/relationer', ready: true },
-  { key: 'card_trouble', href: '/kortet-virker-ikke', ready: true },
-  { key: 'payout', href: '/udbetaling', ready: true },
-  { key: 'profile', href: '/profil', ready: true, everyone: true },
   { key: 'office', href: '/kontor', ready: true, staff: true },
+  { key: 'profile', href: '/profil', ready: true, everyone: true },
 ];
 
 /** The menu entry a path belongs to (`/konti/konto-emma/kontoudtog` is the statement's). */
@@ -106,7 +110,7 @@ export interface PageData {
   /** The signed-in person, or undefined on the public pages. */
   person: { name: string } | undefined;
   csrf: string | undefined;
-  nav: { key: string; href: string; label: string; current: boolean }[];
+  nav: { key: string; href: string; label: string; current: boolean; group?: string }[];
   /** The language switch's link (back to this page). */
   switch_href: string;
   stylesheet: string;
@@ -191,6 +195,7 @@ export function registerPortal(app: FastifyInstance, opts: PortalOptions): Pages
         href: n.href,
         label: t.nav[n.key],
         current: n.key === currentNav(path),
+        ...(n.group ? { group: n.group } : {}),
       })),
       switch_href: `/sprog/${other}?return=${encodeURIComponent(localPath(req.url) ?? '/')}`,
       stylesheet: STYLESHEET,

@@ -608,6 +608,11 @@ export const da = {
     all: 'Alle ordrer',
     shop_more: 'Til webshoppen',
   },
+  // portalfix: the menu's groups (the wide screen's bar opens each as a list)
+  nav_groups: {
+    accounts: 'Konti',
+    money: 'Penge',
+  },
 } as const;
 
 /** The shape every language's dictionary has (the Danish one's keys, with any text). */

@@ -608,4 +608,9 @@ export const en: Dictionary = {
     all: 'All orders',
     shop_more: 'To the webshop',
   },
+  // portalfix: the menu's groups (the wide screen's bar opens each as a list)
+  nav_groups: {
+    accounts: 'Accounts',
+    money: 'Money',
+  },
 };

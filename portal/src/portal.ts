@@ -7,7 +7,7 @@ import { Eta } from 'eta';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { Dictionary } from './dictionary/da.ts';
-import { dictionary, LANG_COOKIE, LANGS, type Lang, languageOf, localPath } from './language.ts';
+import { applySavedLanguage, dictionary, LANG_COOKIE, LANGS, type Lang, languageOf, localPath } from './language.ts';
 import { formatOre } from './money.ts';
 import { acceptMultipart } from './multipart.ts';
 import { accountPages } from './pages/accounts.ts';
@@ -280,8 +280,28 @@ export function registerPortal(app: FastifyInstance, opts: PortalOptions): Pages
     },
   };
 
+  // portalfix: a signed-in person's saved language on a browser that has none yet (language.ts).
+  const savedLanguage = async (req: FastifyRequest, reply: FastifyReply) => {
+    if (req.method !== 'GET' || req.cookies?.[LANG_COOKIE] !== undefined) return;
+    await applySavedLanguage(req, reply, async () => {
+      let actor: ReturnType<PortalOptions['actorOf']>;
+      try {
+        actor = opts.actorOf(req);
+      } catch {
+        return undefined; // a public page
+      }
+      return actor.kind === 'person' ? (await central.contact.get(actor.person_id)).lang : undefined;
+    });
+  };
+
   const page = (r: PageRoute): void => {
-    app.route({ method: r.method, url: r.url, handler: r.handler, config: { access: r.access, page: errors } });
+    app.route({
+      method: r.method,
+      url: r.url,
+      handler: r.handler,
+      preHandler: savedLanguage,
+      config: { access: r.access, page: errors },
+    });
   };
 
   // ── public: the stylesheet, the sign-in landing, the language switch, the accessibility statement

@@ -613,6 +613,11 @@ export const da = {
     accounts: 'Konti',
     money: 'Penge',
   },
+  office_unplaced: {
+    title: 'Børn uden skole',
+    intro: 'Henvendelser om børn, der ikke hører til en skole. Ingen skole ser dem: kommunen svarer og lukker dem her.',
+    notice: 'Der er henvendelser om børn uden skole. Se dem under kommunen.',
+  },
 } as const;
 
 /** The shape every language's dictionary has (the Danish one's keys, with any text). */

@@ -613,4 +613,10 @@ export const en: Dictionary = {
     accounts: 'Accounts',
     money: 'Money',
   },
+  office_unplaced: {
+    title: 'Children at no school',
+    intro:
+      'Requests about children who belong to no school. No school office sees them: the municipality answers and closes them here.',
+    notice: 'There are requests about children at no school. See them at the municipality’s office.',
+  },
 };

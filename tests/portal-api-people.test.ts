@@ -157,7 +157,9 @@ test('a guardian sees Mine konti, saves the limits without touching the allergie
     { spent_ore: 0, limit_ore: 5_000 },
   );
 
-  // Saving the limits keeps the allergies and the photo.
+  // Saving the limits keeps the allergies and the photo (central's own JPEG of the PNG given).
+  const kept = (await central.api('GET', '/api/accounts/acc-emma')).body.photo;
+  t.regex(kept, /^data:image\/jpeg;base64,/);
   const patch = await as(central, anne, 'PATCH', '/api/accounts/acc-emma', {
     limits: [{ place_kind: 'school', period: 'day', limit_ore: 3_000 }],
   });
@@ -165,7 +167,7 @@ test('a guardian sees Mine konti, saves the limits without touching the allergie
   const account = await central.api('GET', '/api/accounts/acc-emma');
   t.deepEqual(account.body.limits, [{ place_kind: 'school', period: 'day', limit_ore: 3_000 }]);
   t.deepEqual(account.body.allergies, ['peanuts']);
-  t.is(account.body.photo, PHOTO);
+  t.is(account.body.photo, kept);
 
   // Without the session's CSRF token a change is refused (a page elsewhere cannot act for her).
   const forged = await as(central, anne, 'PATCH', '/api/accounts/acc-emma', { allergies: [] }, { csrf: false });

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { addDays, type Central, localTime, localToday } from '@kantine/central';
 import type { Ledger } from '@kantine/gateway';
+import sharp from 'sharp';
 
 /**
  * The demo site: one school canteen with one till and a few products, linked to a demo central
@@ -115,11 +116,15 @@ export const demoCards: readonly DemoCard[] = [
   { key: 'u', uid: '04FFFFFFFFFF07', kind: 'legacy', label: 'ukendt kort / unknown card', registered: false },
 ];
 
-/** A round picture with the child's initials: the demo's stand-in for a photo a guardian uploads. */
-export function initialsPhoto(first: string, last: string, hue: number): string {
+/**
+ * A round picture with the child's initials: the demo's stand-in for a photo a guardian uploads.
+ * Drawn as SVG and given as a PNG (central takes only raster pictures: JPEG, PNG, WebP).
+ */
+export async function initialsPhoto(first: string, last: string, hue: number): Promise<string> {
   const initials = `${first[0] ?? ''}${last[0] ?? ''}`;
-  const svg = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 100 100"><rect width="100" height="100" rx="50" fill="hsl(${hue} 55% 45%)"/><text x="50" y="63" font-family="sans-serif" font-size="38" fill="#fff" text-anchor="middle">${initials}</text></svg>`;
-  return `data:image/svg+xml;base64,${Buffer.from(svg).toString('base64')}`;
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="256" height="256" viewBox="0 0 100 100"><rect width="100" height="100" fill="#fff"/><rect width="100" height="100" rx="50" fill="hsl(${hue} 55% 45%)"/><text x="50" y="63" font-family="sans-serif" font-size="38" fill="#fff" text-anchor="middle">${initials}</text></svg>`;
+  const png = await sharp(Buffer.from(svg)).png().toBuffer();
+  return `data:image/png;base64,${png.toString('base64')}`;
 }
 
 /**
@@ -215,7 +220,7 @@ export async function seedDemoCentral(central: Central, siteSecretHash: string):
       ...c,
       allergies: 'allergies' in c ? [...c.allergies] : [],
       denied_categories: 'denied_categories' in c ? [...c.denied_categories] : [],
-      photo: initialsPhoto(c.first_name, c.last_name, hue),
+      photo: await initialsPhoto(c.first_name, c.last_name, hue),
       sites: [demoSite.id],
       ...(c.id === 'konto-emma' ? { limits: [{ place_kind: 'school', period: 'day', limit_ore: 4_000 }] } : {}),
     });

@@ -1,4 +1,4 @@
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { type Dictionary, da } from './dictionary/da.ts';
 import { en } from './dictionary/en.ts';
 
@@ -26,4 +26,28 @@ export function languageOf(req: FastifyRequest): Lang {
 export function localPath(value: unknown): string | undefined {
   if (typeof value !== 'string' || value.length > 500) return undefined;
   return /^\/(?![/\\])[\x21-\x7e]*$/.test(value) ? value : undefined;
+}
+
+/** The language cookie's attributes (the switch, the profile and sign-in set the same). */
+export function langCookie(req: FastifyRequest, lang: Lang): string {
+  return `${LANG_COOKIE}=${lang}; Path=/; Max-Age=${365 * 24 * 3600}; SameSite=Lax; HttpOnly${
+    req.protocol === 'https' ? '; Secure' : ''
+  }`;
+}
+
+/**
+ * portalfix: a browser without a language cookie (a new device, just signed in) gets the person's
+ * saved language (Profil), for this page and the ones after: the request reads it as if the cookie
+ * were there, and the answer sets the cookie. A browser that has one keeps it (the switch wins).
+ */
+export async function applySavedLanguage(
+  req: FastifyRequest,
+  reply: FastifyReply,
+  saved: () => Promise<Lang | undefined>,
+): Promise<void> {
+  if (req.cookies?.[LANG_COOKIE] !== undefined) return;
+  const lang = await saved();
+  if (!lang) return;
+  (req.cookies as Record<string, string>)[LANG_COOKIE] = lang;
+  reply.header('set-cookie', langCookie(req, lang));
 }

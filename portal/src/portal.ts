@@ -7,7 +7,7 @@ import { Eta } from 'eta';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { Dictionary } from './dictionary/da.ts';
-import { dictionary, LANG_COOKIE, LANGS, type Lang, languageOf, localPath } from './language.ts';
+import { applySavedLanguage, dictionary, LANG_COOKIE, LANGS, type Lang, languageOf, localPath } from './language.ts';
 import { formatOre } from './money.ts';
 import { acceptMultipart } from './multipart.ts';
 import { accountPages } from './pages/accounts.ts';
@@ -62,23 +62,29 @@ interface NavItem {
   ready: boolean;
   /** Only for school office staff and the municipality's administrators (portalcards). */
   staff?: boolean;
+  /** portalfix: for everyone signed in, staff or family (the others are a family's: see `familyMenu`). */
+  everyone?: boolean;
+  /** portalfix: the group it is shown in (`nav_groups` in the dictionaries), or none: on its own. */
+  group?: keyof Dictionary['nav_groups'];
 }
 
+// portalfix: the menu in groups (Konti, Penge), so the wide screen's bar is one line; a phone's
+// list shows the same groups under their names.
 const NAV: readonly NavItem[] = [
-  { key: 'accounts', href: '/konti', ready: true },
-  { key: 'statement', href: '/kontoudtog', ready: true },
+  { key: 'accounts', href: '/konti', ready: true, group: 'accounts' },
+  { key: 'statement', href: '/kontoudtog', ready: true, group: 'accounts' },
+  { key: 'cards', href: '/kort', ready: true, group: 'accounts' },
+  { key: 'settings', href: '/indstillinger', ready: true, group: 'accounts' },
+  { key: 'relations', href: '/relationer', ready: true, group: 'accounts' },
+  { key: 'card_trouble', href: '/kortet-virker-ikke', ready: true, group: 'accounts' },
   // — topup —
-  { key: 'topup', href: '/indbetal', ready: true },
-  { key: 'payments', href: '/betalinger', ready: true },
+  { key: 'topup', href: '/indbetal', ready: true, group: 'money' },
+  { key: 'payments', href: '/betalinger', ready: true, group: 'money' },
+  { key: 'autotopup', href: '/automatisk-optankning', ready: true, group: 'money' },
+  { key: 'payout', href: '/udbetaling', ready: true, group: 'money' },
   { key: 'webshop', href: '/webshop', ready: true }, // webshopui
-  { key: 'settings', href: '/indstillinger', ready: true },
-  { key: 'autotopup', href: '/automatisk-optankning', ready: true },
-  { key: 'cards', href: '/kort', ready: true },
-  { key: 'relations', href: '/relationer', ready: true },
-  { key: 'card_trouble', href: '/kortet-virker-ikke', ready: true },
-  { key: 'payout', href: '/udbetaling', ready: true },
-  { key: 'profile', href: '/profil', ready: true },
   { key: 'office', href: '/kontor', ready: true, staff: true },
+  { key: 'profile', href: '/profil', ready: true, everyone: true },
 ];
 
 /** The menu entry a path belongs to (`/konti/konto-emma/kontoudtog` is the statement's). */
@@ -104,7 +110,7 @@ export interface PageData {
   /** The signed-in person, or undefined on the public pages. */
   person: { name: string } | undefined;
   csrf: string | undefined;
-  nav: { key: string; href: string; label: string; current: boolean }[];
+  nav: { key: string; href: string; label: string; current: boolean; group?: string }[];
   /** The language switch's link (back to this page). */
   switch_href: string;
   stylesheet: string;
@@ -132,6 +138,8 @@ export interface Pages {
   dictionary(req: FastifyRequest): Dictionary;
   lang(req: FastifyRequest): Lang;
   now(): Date;
+  /** portalfix: whether this person gets the family's menu (not staff without a child of their own). */
+  familyMenu(req: FastifyRequest): Promise<boolean>;
 }
 
 const PAGE_HEADERS = {
@@ -187,6 +195,7 @@ export function registerPortal(app: FastifyInstance, opts: PortalOptions): Pages
         href: n.href,
         label: t.nav[n.key],
         current: n.key === currentNav(path),
+        ...(n.group ? { group: n.group } : {}),
       })),
       switch_href: `/sprog/${other}?return=${encodeURIComponent(localPath(req.url) ?? '/')}`,
       stylesheet: STYLESHEET,
@@ -197,7 +206,31 @@ export function registerPortal(app: FastifyInstance, opts: PortalOptions): Pages
 
   const render: Pages['render'] = async (req, reply, template, data) => {
     reply.headers(PAGE_HEADERS).type('text/html; charset=utf-8');
-    return reply.view(template, pageData(req, data));
+    const page = pageData(req, data);
+    // portalfix: staff who are no child's guardian or relation see the staff's menu (and Profil) only.
+    if (!(await familyMenu(req)))
+      page.nav = page.nav.filter(
+        (n) => NAV.find((x) => x.key === n.key)?.everyone || NAV.find((x) => x.key === n.key)?.staff,
+      );
+    return reply.view(template, page);
+  };
+
+  /**
+   * portalfix: whether the signed-in person gets the family's menu (Mine konti, top-up, webshop…):
+   * everyone who is not staff (a new guardian adds their child from Mine konti), and staff who are
+   * a child's guardian or relation. School office staff or an administrator with no child of their
+   * own get only what they may use.
+   */
+  const familyMenu = async (req: FastifyRequest): Promise<boolean> => {
+    let actor: ReturnType<PortalOptions['actorOf']>;
+    try {
+      actor = opts.actorOf(req);
+    } catch {
+      return true; // a public page: no menu anyway
+    }
+    if (actor.kind !== 'person') return true;
+    if (actor.office_sites.length === 0 && !actor.staff.includes('admin')) return true;
+    return (await central.accounts.views.accountsOf(actor.person_id)).length > 0;
   };
 
   const errors = {
@@ -247,8 +280,28 @@ export function registerPortal(app: FastifyInstance, opts: PortalOptions): Pages
     },
   };
 
+  // portalfix: a signed-in person's saved language on a browser that has none yet (language.ts).
+  const savedLanguage = async (req: FastifyRequest, reply: FastifyReply) => {
+    if (req.method !== 'GET' || req.cookies?.[LANG_COOKIE] !== undefined) return;
+    await applySavedLanguage(req, reply, async () => {
+      let actor: ReturnType<PortalOptions['actorOf']>;
+      try {
+        actor = opts.actorOf(req);
+      } catch {
+        return undefined; // a public page
+      }
+      return actor.kind === 'person' ? (await central.contact.get(actor.person_id)).lang : undefined;
+    });
+  };
+
   const page = (r: PageRoute): void => {
-    app.route({ method: r.method, url: r.url, handler: r.handler, config: { access: r.access, page: errors } });
+    app.route({
+      method: r.method,
+      url: r.url,
+      handler: r.handler,
+      preHandler: savedLanguage,
+      config: { access: r.access, page: errors },
+    });
   };
 
   // ── public: the stylesheet, the sign-in landing, the language switch, the accessibility statement
@@ -322,6 +375,7 @@ export function registerPortal(app: FastifyInstance, opts: PortalOptions): Pages
     dictionary: (req) => dictionary(languageOf(req)),
     lang: languageOf,
     now: () => opts.clock.now(),
+    familyMenu,
   };
   const publicUrl = (req: FastifyRequest) => opts.publicUrl ?? `${req.protocol}://${req.host}`;
   for (const r of [

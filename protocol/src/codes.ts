@@ -776,6 +776,14 @@ export const codes = {
     da: 'Grænsen for besked om lav saldo skal være hele kroner mellem 1 og 1.000',
     en: 'The low-balance alert threshold must be whole kroner between 1 and 1,000',
   },
+  // portalfix: a child's settings name only the municipality's categories and allergens —
+  catalogue_unknown: {
+    kind: 'error',
+    da: 'Kategorien eller allergenet findes ikke på kommunens liste',
+    en: 'The category or allergen is not on the municipality’s list',
+    action_da: 'Vælg blandt kommunens kategorier og allergener (GET /api/catalogue).',
+    action_en: 'Choose from the municipality’s categories and allergens (GET /api/catalogue).',
+  },
 } as const satisfies Record<string, CodeInfo>;
 
 export type Code = keyof typeof codes;

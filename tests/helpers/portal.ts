@@ -230,14 +230,22 @@ export const text = async (l: Locator) => (await l.innerText()).replace(/\s+/g, 
 
 /**
  * A link of the main menu as a person reaches it: on a phone the menu is a "Menu" button that
- * opens the list (opened here when it is closed); on a wider screen the bar shows the links.
+ * opens the list (opened here when it is closed); on a wider screen the bar shows the links, those
+ * of a group (Konti, Penge) under the group's button (opened here when it is closed).
  */
 export async function menuLink(page: Page, name: string): Promise<Locator> {
   const nav = page.getByRole('navigation', { name: /^(Hovedmenu|Main menu)$/ });
   const menu = nav.getByTestId('nav-menu');
   // biome-ignore lint/suspicious/noExplicitAny: the page's <details> element
-  if ((await menu.isVisible()) && !(await menu.evaluate((d) => (d as any).open))) {
-    await menu.locator('summary').click();
+  const isOpen = (d: Locator) => d.evaluate((e) => (e as any).open as boolean);
+  if (await menu.isVisible()) {
+    if (!(await isOpen(menu))) await menu.locator('summary').first().click();
+  } else {
+    const group = nav.locator('.nav-bar details', { has: page.locator('a', { hasText: name }) });
+    for (const g of await group.all()) {
+      const texts = await g.locator('a').allTextContents();
+      if (texts.some((x) => x.trim() === name) && !(await isOpen(g))) await g.locator('summary').click();
+    }
   }
   return nav.getByRole('link', { name, exact: true });
 }

@@ -7,6 +7,7 @@ import {
   type PlaceKind,
 } from '@kantine/protocol';
 import { shareBatch } from '../cards/batches.ts';
+import { checkCatalogueIds } from '../catalogue/catalogue.ts';
 import type { Store, Tx } from '../db/tx.ts';
 import { outstanding } from '../escrow/arithmetic.ts';
 import type { EscrowService } from '../escrow/escrow.ts';
@@ -16,6 +17,7 @@ import type { CprCrypto } from '../people/cpr.ts';
 import { StatementService } from '../statement/statement.ts';
 import { AccountOverviewService } from './overview.ts';
 import { patchColumns, patchLimits, patchSites } from './patch.ts';
+import { photoFromDataUrl } from './photo.ts';
 import { type AccountRow, linkAccount, lockAccount } from './rows.ts';
 
 export interface AccountInput {
@@ -55,11 +57,22 @@ export class AccountService {
    * new site the account's cards and history). Then the account's money is shared out again.
    */
   async put(a: AccountInput): Promise<void> {
-    await this.store.tx((t) => this.putIn(t, a));
+    // The picture is made before the transaction opens (sharp's work holds no lock).
+    const photo = typeof a.photo === 'string' ? await photoFromDataUrl(a.photo) : a.photo;
+    await this.store.tx((t) => this.putKept(t, { ...a, photo }));
   }
 
-  /** `put`, in the caller's transaction (an import puts many). */
+  /**
+   * `put`, in the caller's transaction (an import puts many). A photo is never kept as given: it is
+   * decoded and made central's small square JPEG (`photoFromDataUrl`), or refused with its code.
+   */
   async putIn(t: Tx, a: AccountInput): Promise<void> {
+    const photo = typeof a.photo === 'string' ? await photoFromDataUrl(a.photo) : a.photo;
+    await this.putKept(t, { ...a, photo });
+  }
+
+  /** `putIn` with the photo (if any) already central's own. */
+  private async putKept(t: Tx, a: AccountInput): Promise<void> {
     const sites = await t.sql.query<{ id: string }>('SELECT id FROM sites WHERE id = ANY($1)', [a.sites]);
     if (sites.length !== new Set(a.sites).size)
       throw new KantineError('not_found', `unknown site in ${a.sites.join(', ')}`);
@@ -179,9 +192,15 @@ export class AccountService {
    * whole, every other stays as it was. The account's sites get the change as after a `put`
    * (a site new to the account gets its history), and its money is shared out again.
    */
-  async patch(id: string, p: AccountPatch): Promise<void> {
+  async patch(id: string, given: AccountPatch): Promise<void> {
+    // A photo, however it came (the API, the portal's upload), is decoded and made central's own
+    // before anything is saved; a refused one changes nothing.
+    const p = typeof given.photo === 'string' ? { ...given, photo: await photoFromDataUrl(given.photo) } : given;
     await this.store.tx(async (t) => {
-      await lockAccount(t, id);
+      const now = await lockAccount(t, id);
+      // The categories and allergens are the municipality's (`checkCatalogueIds`); nothing is saved otherwise.
+      if (p.denied_categories) await checkCatalogueIds(t, 'category', p.denied_categories, now.denied_categories);
+      if (p.allergies) await checkCatalogueIds(t, 'allergen', p.allergies, now.allergies);
       await patchColumns(t, id, p);
       if (p.limits) await patchLimits(t, id, p.limits);
       const { before, after } = p.sites ? await patchSites(t, this.escrow, id, p.sites) : await this.sitesNow(t, id);

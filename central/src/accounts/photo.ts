@@ -79,6 +79,20 @@ export async function photoDataUrl(bytes: Uint8Array): Promise<string> {
   throw new KantineError('photo_too_large', 'the picture does not fit the bound even when squeezed');
 }
 
+/**
+ * A photo given as a data URL (the API's PUT and PATCH, an import, a seed): its bytes go through
+ * `photoDataUrl` like an upload's, whatever media type the URL names — so an SVG (`data:image/svg+xml`),
+ * a text file labelled PNG, or a picture too large is refused here with its code, and what is kept
+ * is always central's own small square JPEG. Anything that is not a base64 data URL is `photo_invalid`.
+ */
+export async function photoFromDataUrl(url: string): Promise<string> {
+  const head = /^data:[^;,]*;base64,/.exec(url);
+  if (!head) throw new KantineError('photo_invalid', 'not a base64 data URL');
+  const body = url.slice(head[0].length);
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(body)) throw new KantineError('photo_invalid', 'not base64');
+  return photoDataUrl(Buffer.from(body, 'base64'));
+}
+
 /** sharp's refusal as ours: its pixel bound (read from the header, nothing inflated) or a picture that does not decode. */
 function badPicture(err: unknown): KantineError {
   return /pixel limit/i.test((err as Error).message)

@@ -1,5 +1,5 @@
 import { KantineError } from '@kantine/protocol';
-import type { Store } from '../db/tx.ts';
+import type { Store, Tx } from '../db/tx.ts';
 
 /** One entry of a list: the id the sites' products carry, and its name in Danish and English. */
 export interface CatalogueEntry {
@@ -58,4 +58,39 @@ export class CatalogueService {
       }
     });
   }
+}
+
+/**
+ * Checks the ids a change of a child's settings names against the municipality's lists (in the
+ * change's transaction): every id the account does not have yet must be on the list
+ * (`catalogue_unknown`, with each unknown id's place in the body as a detail). An id the account
+ * already has stays allowed even when it has left the list (`put` above: the till keeps following
+ * it), so saving one's other choices never fails on the municipality's earlier list.
+ */
+export async function checkCatalogueIds(
+  t: Tx,
+  list: CatalogueList,
+  ids: readonly string[],
+  already: readonly string[],
+): Promise<void> {
+  const fresh = ids.filter((id) => !already.includes(id));
+  if (fresh.length === 0) return;
+  const known = new Set(
+    (
+      await t.sql.query<{ id: string }>('SELECT id FROM catalogue_entries WHERE list = $1 AND id = ANY($2)', [
+        list,
+        fresh,
+      ])
+    ).map((r) => r.id),
+  );
+  const field = list === 'category' ? 'denied_categories' : 'allergies';
+  const details = ids.flatMap((id, i) =>
+    fresh.includes(id) && !known.has(id) ? [`/${field}/${i} ${id} is not on the list`] : [],
+  );
+  if (details.length > 0)
+    throw new KantineError(
+      'catalogue_unknown',
+      `${field === 'allergies' ? 'an allergen' : 'a category'} not on the municipality's list`,
+      details,
+    );
 }

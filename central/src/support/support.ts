@@ -76,8 +76,8 @@ export class SupportService {
     ).map(of);
   }
 
-  /** The office of `site` answers (the guardian sees it); a closed request takes no answer. */
-  async answer(site: string, id: string, by: string, answer: string): Promise<SupportRequest> {
+  /** The office of `site` answers (the guardian sees it); a closed request takes no answer. `null`: the municipality, for a child at no site. */
+  async answer(site: string | null, id: string, by: string, answer: string): Promise<SupportRequest> {
     const text = clean(answer, 'answer');
     await this.store.tx(async (t) => {
       const state = await lockAt(t.sql, site, id);
@@ -90,8 +90,8 @@ export class SupportService {
     return (await this.get(id)) as SupportRequest;
   }
 
-  /** The office of `site` closes the request (done); closing a closed one changes nothing. */
-  async close(site: string, id: string): Promise<SupportRequest> {
+  /** The office of `site` closes the request (done); closing a closed one changes nothing. `null`: the municipality's. */
+  async close(site: string | null, id: string): Promise<SupportRequest> {
     await this.store.tx(async (t) => {
       const state = await lockAt(t.sql, site, id);
       if (state !== 'closed')
@@ -110,12 +110,12 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 async function lockAt(
   sql: { query<T>(q: string, p?: unknown[]): Promise<T[]> },
-  site: string,
+  site: string | null,
   id: string,
 ): Promise<string> {
   if (!UUID.test(id)) throw new KantineError('not_found', 'no such request');
   const [row] = await sql.query<{ state: string }>(
-    'SELECT state FROM support_requests WHERE id = $1 AND site_id = $2 FOR UPDATE',
+    'SELECT state FROM support_requests WHERE id = $1 AND site_id IS NOT DISTINCT FROM $2 FOR UPDATE',
     [id, site],
   );
   if (!row) throw new KantineError('not_found', `no request ${id} at ${site}`);

@@ -618,6 +618,16 @@ export const da = {
     shown: 'Din NemKonto',
     done: 'Udbetalingen er modtaget. Beløbet er trukket fra saldoen og sendes til din NemKonto.',
   },
+  // portalfix: the menu's groups (the wide screen's bar opens each as a list)
+  nav_groups: {
+    accounts: 'Konti',
+    money: 'Penge',
+  },
+  office_unplaced: {
+    title: 'Børn uden skole',
+    intro: 'Henvendelser om børn, der ikke hører til en skole. Ingen skole ser dem: kommunen svarer og lukker dem her.',
+    notice: 'Der er henvendelser om børn uden skole. Se dem under kommunen.',
+  },
 } as const;
 
 /** The shape every language's dictionary has (the Danish one's keys, with any text). */

@@ -618,4 +618,15 @@ export const en: Dictionary = {
     shown: 'Your NemKonto',
     done: 'The withdrawal is received. The amount is taken from the balance and sent to your NemKonto.',
   },
+  // portalfix: the menu's groups (the wide screen's bar opens each as a list)
+  nav_groups: {
+    accounts: 'Accounts',
+    money: 'Money',
+  },
+  office_unplaced: {
+    title: 'Children at no school',
+    intro:
+      'Requests about children who belong to no school. No school office sees them: the municipality answers and closes them here.',
+    notice: 'There are requests about children at no school. See them at the municipality’s office.',
+  },
 };

@@ -57,6 +57,8 @@ export function accountPages(central: PortalServices, pages: Pages): PageRoute[]
       handler: async (req, reply) => {
         const t = pages.dictionary(req);
         const added = (req.query as Record<string, unknown>).besked === 'tilfoejet';
+        // portalfix: staff with no child of their own land at the school office (where sign-in sends everyone).
+        if (!added && !(await pages.familyMenu(req))) return reply.redirect('/kontor', 303);
         return showAccounts(req, reply, added ? { message: t.add_child.added } : {});
       },
     },

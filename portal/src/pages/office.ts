@@ -6,6 +6,8 @@ import { localTime, requestView } from './card-trouble.ts';
 import { fieldError } from './replacement.ts';
 
 const MESSAGES = ['udleveret', 'besvaret', 'lukket'] as const;
+/** portalfix: the municipality's office for requests about children at no school (administrators). */
+const UNPLACED = '/kontor-kommunen';
 type Message = (typeof MESSAGES)[number];
 
 /**
@@ -59,6 +61,10 @@ export function officePages(central: PortalServices, pages: Pages): PageRoute[] 
     return pages.render(req, reply, 'office', {
       title: `${t.office.title} – ${s.name}`,
       school: s,
+      base: `/kontor/${s.id}`,
+      unplaced: false,
+      // portalfix: an administrator is told of requests for children at no school (UNPLACED).
+      unplaced_href: pages.person(req).staff.includes('admin') && (await openUnplaced()) > 0 ? UNPLACED : undefined,
       message: extra.message ? done[extra.message] : undefined,
       stock_text:
         blank.length === 1
@@ -80,6 +86,46 @@ export function officePages(central: PortalServices, pages: Pages): PageRoute[] 
     });
   };
 
+  /** portalfix: how many requests for children at no school are not closed (the municipality's to answer). */
+  const openUnplaced = async () => (await support.atSite(null)).filter((r) => r.state !== 'closed').length;
+
+  /**
+   * portalfix: the municipality's own office (administrators): support requests for children who
+   * are at no school, which no school office sees — answered and closed here as a school's are.
+   */
+  const showUnplaced = async (
+    req: FastifyRequest,
+    reply: FastifyReply,
+    extra: { message?: Message; errors?: Record<string, string>; typed?: Record<string, string> } = {},
+  ) => {
+    const t = pages.dictionary(req);
+    const date = localTime(pages.lang(req));
+    const errors = extra.errors ?? {};
+    if (Object.keys(errors).length > 0 && reply.statusCode < 400) reply.status(400);
+    const done = {
+      udleveret: t.office.handed_out_done,
+      besvaret: t.office.answered_done,
+      lukket: t.office.closed_done,
+    };
+    return pages.render(req, reply, 'office', {
+      title: `${t.office.title} – ${t.office_unplaced.title}`,
+      school: { id: '', name: t.office_unplaced.title },
+      base: UNPLACED,
+      unplaced: true,
+      unplaced_href: undefined,
+      message: extra.message ? done[extra.message] : undefined,
+      requests: (await support.atSite(null)).map((r) => requestView(t, r, date)),
+      orders: [],
+      blank: [],
+      handed: [],
+      stock_text: '',
+      errors,
+      typed: extra.typed ?? {},
+      summary: Object.entries(errors).map(([field, text]) => ({ field, text })),
+    });
+  };
+  const adminOnly = { tokens: [], people: ['admin'] } as const;
+
   const form = (req: FastifyRequest) => (req.body ?? {}) as Record<string, unknown>;
   const text = (req: FastifyRequest, k: string, max: number) => {
     const v = form(req)[k];
@@ -97,13 +143,20 @@ export function officePages(central: PortalServices, pages: Pages): PageRoute[] 
       access,
       handler: async (req, reply) => {
         const t = pages.dictionary(req);
-        const schools = await schoolsOf(pages.person(req));
+        const person = pages.person(req);
+        const schools = await schoolsOf(person);
+        // portalfix: an administrator also chooses the municipality's own office while it has open requests.
+        const unplaced = person.staff.includes('admin') && (await openUnplaced()) > 0;
         const [only] = schools;
-        if (schools.length === 1 && only) return reply.redirect(`/kontor/${only.id}`, 303);
+        if (schools.length === 1 && only && !unplaced) return reply.redirect(`/kontor/${only.id}`, 303);
+        if (schools.length === 0 && unplaced) return reply.redirect(UNPLACED, 303);
         return pages.render(req, reply, 'choose-account', {
           title: t.office.title,
           heading: t.office.choose,
-          accounts: schools.map((s) => ({ name: s.name, href: `/kontor/${s.id}` })),
+          accounts: [
+            ...schools.map((s) => ({ name: s.name, href: `/kontor/${s.id}` })),
+            ...(unplaced ? [{ name: t.office_unplaced.title, href: UNPLACED }] : []),
+          ],
         });
       },
     },
@@ -170,6 +223,48 @@ export function officePages(central: PortalServices, pages: Pages): PageRoute[] 
         const s = await school(req);
         await support.close(s.id, idParam(req, 'request'));
         return reply.redirect(`/kontor/${s.id}?besked=lukket`, 303);
+      },
+    },
+    // — portalfix: the municipality's office for children at no school —
+    {
+      method: 'GET',
+      url: UNPLACED,
+      access: adminOnly,
+      handler: async (req, reply) => {
+        const besked = (req.query as Record<string, unknown>).besked;
+        return showUnplaced(req, reply, MESSAGES.includes(besked as Message) ? { message: besked as Message } : {});
+      },
+    },
+    {
+      method: 'POST',
+      url: `${UNPLACED}/henvendelser/:request/svar`,
+      access: adminOnly,
+      handler: async (req, reply) => {
+        const t = pages.dictionary(req);
+        const request = idParam(req, 'request');
+        const answer = text(req, 'answer', 4_000);
+        try {
+          await support.answer(null, request, pages.person(req).name, answer);
+        } catch (err) {
+          const e = fieldError(err, pages.lang(req));
+          const code = (err as KantineError).code;
+          if (!e || code === 'not_found') throw err;
+          reply.status(e.status);
+          return showUnplaced(req, reply, {
+            errors: { [`answer-${request}`]: code === 'invalid_request' ? t.office.answer_invalid : e.text },
+            typed: { [`answer-${request}`]: answer },
+          });
+        }
+        return reply.redirect(`${UNPLACED}?besked=besvaret`, 303);
+      },
+    },
+    {
+      method: 'POST',
+      url: `${UNPLACED}/henvendelser/:request/luk`,
+      access: adminOnly,
+      handler: async (req, reply) => {
+        await support.close(null, idParam(req, 'request'));
+        return reply.redirect(`${UNPLACED}?besked=lukket`, 303);
       },
     },
   ];

@@ -1,4 +1,4 @@
-import { type Catalogue, PHOTO_UPLOAD_BYTES_MAX, photoDataUrl } from '@kantine/central';
+import { type Catalogue, PHOTO_UPLOAD_BYTES_MAX } from '@kantine/central';
 import { codes, ID_PATTERN, KantineError, type Period, type PlaceKind } from '@kantine/protocol';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { UploadedFile } from '../multipart.ts';
@@ -219,10 +219,12 @@ export function settingsPages(central: PortalServices, pages: Pages): PageRoute[
         const file = form(req).photo as UploadedFile | string | undefined;
         if (typeof file !== 'object' || file.bytes.length === 0)
           return show(req, reply, { photo_error: t.child.photo_missing });
-        let photo: string;
         try {
           if (file.bytes.length > PHOTO_UPLOAD_BYTES_MAX) throw new KantineError('photo_too_large');
-          photo = await photoDataUrl(file.bytes);
+          // The upload's bytes as they came: central's account service decodes and re-makes them
+          // (whatever the browser called the file), so the picture is made once.
+          const upload = `data:application/octet-stream;base64,${Buffer.from(file.bytes).toString('base64')}`;
+          await accounts.patch(id, { photo: upload });
         } catch (err) {
           if (err instanceof KantineError && (err.code === 'photo_invalid' || err.code === 'photo_too_large')) {
             const info = codes[err.code];
@@ -232,7 +234,6 @@ export function settingsPages(central: PortalServices, pages: Pages): PageRoute[
           }
           throw err;
         }
-        await accounts.patch(id, { photo });
         return reply.redirect(`/konti/${id}/indstillinger?besked=foto`, 303);
       },
     },

@@ -687,6 +687,40 @@ export const migrations: readonly string[] = [
   `
   ALTER TABLE autotopup_charges ADD COLUMN provider_agreement_id text;
   `,
+  // 23 (perfcentral, issue 22): a site's message booked as a set (central/src/money/site-batch.ts)
+  // takes its locks and reads central's record in one call: the accounts, their kantine cards and
+  // the sites locked in that order, then the record read by a later statement, so it is as fresh
+  // as the locks (no digest to compare at the write). The named entries are looked up one by one
+  // through their unique index whatever the table's statistics say. A sale is voided once: the
+  // unique index on voids_entry_id holds only voids (a purchase no longer writes a NULL into it).
+  `
+  CREATE FUNCTION site_batch_record(p_site text, p_accounts text[], p_entries text[], p_cards text[])
+    RETURNS json LANGUAGE plpgsql AS $$
+  BEGIN
+    PERFORM 1 FROM accounts WHERE id = ANY(p_accounts) ORDER BY id FOR UPDATE;
+    PERFORM 1 FROM cards WHERE uid = ANY(p_cards) AND account_id = ANY(p_accounts) AND kind = 'ntag424'
+      ORDER BY uid FOR UPDATE;
+    PERFORM 1 FROM sites WHERE id = p_site OR id IN (SELECT site_id FROM account_sites WHERE account_id = ANY(p_accounts))
+      ORDER BY id FOR UPDATE;
+    RETURN json_build_object(
+      'accounts', (SELECT json_agg(json_build_array(id, balance_ore)) FROM accounts WHERE id = ANY(p_accounts)),
+      'cards', (SELECT json_agg(c) FROM (SELECT uid, account_id, state, kind, batch_id, sun_counter FROM cards
+                 WHERE uid = ANY(p_cards) AND account_id = ANY(p_accounts) AND kind = 'ntag424') c),
+      'sites', (SELECT json_agg(s) FROM (SELECT id, place_kinds, up_cursor, down_seq, down_acked, down_acked_mark,
+                 recover_mark FROM sites
+                 WHERE id = p_site OR id IN (SELECT site_id FROM account_sites WHERE account_id = ANY(p_accounts))) s),
+      'links', (SELECT json_agg(json_build_array(account_id, site_id)) FROM account_sites
+                 WHERE account_id = ANY(p_accounts)),
+      'shares', (SELECT json_agg(json_build_array(account_id, budget, granted_ore, consumed_ore, returned_ore))
+                 FROM shares WHERE site_id = p_site AND account_id = ANY(p_accounts)),
+      'entries', (SELECT json_agg(json_build_array(e.id, e.account_id, e.kind, e.amount_ore, e.origin, e.place_kind,
+                    e.budgets, EXISTS (SELECT 1 FROM entries v WHERE v.voids_entry_id = e.id)))
+                 FROM unnest(p_entries) AS u(id)
+                 CROSS JOIN LATERAL (SELECT * FROM entries x WHERE x.id = u.id OFFSET 0) e));
+  END $$;
+  CREATE UNIQUE INDEX entries_voids_once ON entries (voids_entry_id) WHERE voids_entry_id IS NOT NULL;
+  ALTER TABLE entries DROP CONSTRAINT entries_voids_entry_id_key;
+  `,
 ];
 
 /** Brings the database to this program's schema (or to `upTo` migrations: tests of a conversion). */

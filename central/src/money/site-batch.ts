@@ -76,6 +76,16 @@ interface CardRow {
   sun_counter: number;
 }
 
+/** Central's record of what a message names, as `site_batch_record` returns it (a json object). */
+interface CentralRecord {
+  accounts: [string, number][] | null;
+  cards: CardRow[] | null;
+  sites: ({ id: string; place_kinds: PlaceKind[] } & SiteLinkRow)[] | null;
+  links: [string, string][] | null;
+  shares: [string, string, number, number, number][] | null;
+  entries: [string, string, string, number, string, string | null, string[] | null, boolean][] | null;
+}
+
 /** A change refused while planning: its code and why (the refusal's message). */
 class Refused {
   constructor(
@@ -89,7 +99,9 @@ const accountOf = (c: BookableChange): string => (c.kind === 'entry' ? c.entry.a
 
 /**
  * Books one message of a site's changes as one set: the rows it touches are locked in a fixed
- * order (accounts, then cards, then sites, each by id) and read in one statement, every change is
+ * order (accounts, then cards, then sites, each by id) and then read, in one call of the
+ * server-side function `site_batch_record` (migration 23; the read runs after the locks are held,
+ * so it cannot be older than they are), every change is
  * checked in order against that record exactly as `applySiteEntry`/`applySiteReturn` check it
  * (a refused change books nothing and is set aside), and everything the message books is written
  * in one statement of arrays. Four round trips for up to 200 changes (BEGIN, lock and read,
@@ -119,40 +131,16 @@ export async function bookSiteChanges(
       ),
     ),
   ];
-  // A read made before its locks were all held may be older than they: the write checks the
-  // record is still what the plan read (its digest), else the plan is made again, now fresh.
-  for (let attempt = 1; attempt <= 2; attempt++) {
-    const booked = await bookOnce(t, site, changes, sorted, accountIds, entryIds, cardUids, diverges);
-    if (booked !== STALE) return booked;
-  }
-  throw Object.assign(new Error(`site ${site}: central's record moved under a held lock`), { code: '40001' });
-}
-
-const STALE = Symbol('stale');
-
-async function bookOnce(
-  t: Tx,
-  site: string,
-  changes: readonly BookableChange[],
-  sorted: readonly BookableChange[],
-  accountIds: readonly string[],
-  entryIds: readonly string[],
-  cardUids: readonly string[],
-  diverges: (row: SiteLinkRow) => Promise<boolean>,
-): Promise<BookedChanges | undefined | typeof STALE> {
   // Locks, in the order every writer of these rows takes them: the accounts, their cards, then
   // the sites (the change's own, for its cursor, and the account's others, for their down logs);
-  // and central's record of what the message refers to, all of it hanging from those accounts.
-  const [facts] = await t.sql.query<{
-    accounts: { id: string; balance_ore: number }[] | null;
-    cards: CardRow[] | null;
-    sites: ({ id: string; place_kinds: PlaceKind[] } & SiteLinkRow)[] | null;
-    links: [string, string][];
-    shares: [string, string, number, number, number][];
-    entries: [string, string, string, number, string, string | null, string[] | null, boolean][];
-    digest: string;
-  }>(READ, [accountIds, site, entryIds, cardUids]);
-  const accounts = new Map((facts?.accounts ?? []).map((a) => [a.id, a.balance_ore]));
+  // then central's record of what the message refers to, all of it hanging from those accounts,
+  // read once every lock is held (migration 23's site_batch_record): as fresh as the locks.
+  const [row] = await t.sql.query<{ record: CentralRecord }>(
+    'SELECT site_batch_record($1, $2::text[], $3::text[], $4::text[]) AS record',
+    [site, accountIds, entryIds, cardUids],
+  );
+  const facts = row?.record;
+  const accounts = new Map(facts?.accounts ?? []);
   const cards = new Map((facts?.cards ?? []).map((c) => [c.uid, c]));
   const siteRows = facts?.sites ?? [];
   const own = siteRows.find((s) => s.id === site);
@@ -261,7 +249,15 @@ async function bookOnce(
         created_at: e.created_at,
       };
       booked.push(row);
-      known.set(e.id, { ...row, voided: false });
+      known.set(e.id, {
+        account_id: account,
+        kind: e.kind,
+        amount_ore: e.amount_ore,
+        origin: site,
+        place_kind: e.place_kind,
+        budgets: e.budgets,
+        voided: false,
+      });
       if (row.voids_entry_id) (known.get(row.voids_entry_id) as KnownEntry).voided = true;
       if (others.length > 0) queueDown(others, { kind: 'entry', entry: centralEntry(row) });
       const card = e.card && e.kind === 'purchase' ? cards.get(e.card.uid) : undefined;
@@ -294,11 +290,27 @@ async function bookOnce(
     sites: [...downSeq].filter(([id, seq]) => id !== site && seq !== siteRows.find((s) => s.id === id)?.down_seq),
   };
   try {
-    const [n] = await t.sql.query<{ ok: boolean; entries: number; shares: number }>(WRITE, [
+    const [n] = await t.sql.query<{ entries: number; shares: number }>(WRITE, [
       site,
       t.now,
       at,
-      JSON.stringify(out.entries),
+      // Each entry as an array of its columns (WRITE's `e`): a third of the text of objects.
+      JSON.stringify(
+        out.entries.map((r) => [
+          r.id,
+          r.account_id,
+          r.kind,
+          r.amount_ore,
+          r.balance_after_ore,
+          r.place_kind,
+          r.voids_entry_id,
+          r.reason,
+          r.lines,
+          r.tap_id,
+          r.budgets,
+          r.created_at,
+        ]),
+      ),
       out.accounts.map(([id]) => id),
       out.accounts.map(([, b]) => b),
       out.shares.map((s) => s.account_id),
@@ -315,12 +327,7 @@ async function bookOnce(
       refusedRows.map((r) => r.seq),
       refusedRows.map((r) => r.code),
       refusedRows.map((r) => r.change),
-      accountIds,
-      entryIds,
-      cardUids,
-      facts?.digest,
     ]);
-    if (!n?.ok) return STALE; // nothing written
     // Every share the plan moved exists (the plan read it under the account's lock).
     if (Number(n?.entries) !== out.entries.length || Number(n?.shares) !== out.shares.length)
       throw Object.assign(new Error('the batch did not match its plan'), { code: '23000' });
@@ -401,27 +408,6 @@ function checkEntry(
 }
 
 /**
- * Central's record as a plan reads it, in one string: the accounts' balances, their kantine
- * cards, the sites' cursors, the accounts' sites, this site's shares of them, and which of the
- * named entries exist and are voided. Entries are immutable, so the rest of an entry cannot move.
- */
-function digest(accounts: string, site: string, entryIds: string, cardUids: string): string {
-  return `md5(concat_ws('|',
-    (SELECT string_agg(id || ',' || balance_ore, ';' ORDER BY id) FROM accounts WHERE id = ANY(${accounts}::text[])),
-    (SELECT string_agg(concat_ws(',', uid, account_id, state, sun_counter), ';' ORDER BY uid) FROM cards
-      WHERE uid = ANY(${cardUids}::text[]) AND account_id = ANY(${accounts}::text[]) AND kind = 'ntag424'),
-    (SELECT string_agg(concat_ws(',', id, up_cursor, down_seq), ';' ORDER BY id) FROM sites
-      WHERE id = ${site} OR id IN (SELECT site_id FROM account_sites WHERE account_id = ANY(${accounts}::text[]))),
-    (SELECT string_agg(account_id || ',' || site_id, ';' ORDER BY account_id, site_id) FROM account_sites
-      WHERE account_id = ANY(${accounts}::text[])),
-    (SELECT string_agg(concat_ws(',', account_id, budget, granted_ore, consumed_ore, returned_ore), ';'
-              ORDER BY account_id, budget)
-       FROM shares WHERE site_id = ${site} AND account_id = ANY(${accounts}::text[])),
-    (SELECT string_agg(e.id || ',' || EXISTS (SELECT 1 FROM entries v WHERE v.voids_entry_id = e.id), ';' ORDER BY e.id)
-       FROM entries e WHERE e.id = ANY(${entryIds}::text[]))))`;
-}
-
-/**
  * Everything one message books, in one statement: the entries (in the message's order, so their
  * `seq` follows it), the accounts' new balances, the shares' movements, raised SUN counters, the
  * copies for other sites and their down counters, what was refused, and the site's cursor.
@@ -429,83 +415,44 @@ function digest(accounts: string, site: string, entryIds: string, cardUids: stri
  */
 const WRITE = `
 WITH
-  v AS (SELECT ${digest('$21', '$1', '$22', '$23')} = $24 AS ok),
   e AS (
     INSERT INTO entries (id, account_id, kind, amount_ore, balance_after_ore, origin, place_kind, voids_entry_id, reason,
                          lines, tap_id, budgets, created_at)
-    SELECT u.id, u.account_id, u.kind, u.amount_ore, u.balance_after_ore, $1, u.place_kind, u.voids_entry_id, u.reason,
-           u.lines, u.tap_id, u.budgets, u.created_at
-      FROM ROWS FROM (json_to_recordset($4::json) AS (id text, account_id text, kind text, amount_ore bigint,
-             balance_after_ore bigint, place_kind text, voids_entry_id text, reason text, lines jsonb, tap_id text,
-             budgets jsonb, created_at timestamptz)) WITH ORDINALITY AS u(id, account_id, kind, amount_ore,
-             balance_after_ore, place_kind, voids_entry_id, reason, lines, tap_id, budgets, created_at, ord)
-     WHERE (SELECT ok FROM v)
+    SELECT u.x->>0, u.x->>1, u.x->>2, (u.x->>3)::bigint, (u.x->>4)::bigint, $1, u.x->>5, u.x->>6, u.x->>7,
+           NULLIF(u.x->8, 'null'), u.x->>9, NULLIF(u.x->10, 'null'), (u.x->>11)::timestamptz
+      FROM jsonb_array_elements($4::jsonb) WITH ORDINALITY AS u(x, ord)
      ORDER BY u.ord
     RETURNING 1),
   a AS (
     UPDATE accounts x SET balance_ore = u.balance_ore
-      FROM unnest($5::text[], $6::bigint[]) AS u(id, balance_ore) WHERE x.id = u.id AND (SELECT ok FROM v)
+      FROM unnest($5::text[], $6::bigint[]) AS u(id, balance_ore) WHERE x.id = u.id
     RETURNING 1),
   s AS (
     UPDATE shares x SET consumed_ore = x.consumed_ore + u.consumed_ore, returned_ore = x.returned_ore + u.returned_ore
       FROM unnest($7::text[], $8::text[], $9::bigint[], $10::bigint[]) AS u(account_id, budget, consumed_ore, returned_ore)
-     WHERE x.account_id = u.account_id AND x.budget = u.budget AND x.site_id = $1 AND (SELECT ok FROM v)
+     WHERE x.account_id = u.account_id AND x.budget = u.budget AND x.site_id = $1
     RETURNING 1),
   c AS (
     UPDATE cards x SET sun_counter = u.sun_counter
-      FROM unnest($11::text[], $12::integer[]) AS u(uid, sun_counter) WHERE x.uid = u.uid AND (SELECT ok FROM v)
+      FROM unnest($11::text[], $12::integer[]) AS u(uid, sun_counter) WHERE x.uid = u.uid
     RETURNING 1),
   d AS (
     INSERT INTO down_log (site_id, seq, change)
     SELECT u.site_id, u.seq, u.change::jsonb FROM unnest($13::text[], $14::bigint[], $15::text[]) AS u(site_id, seq, change)
-     WHERE (SELECT ok FROM v)
     RETURNING 1),
   o AS (
     UPDATE sites x SET down_seq = u.down_seq, down_sent_at = $2
-      FROM unnest($16::text[], $17::bigint[]) AS u(id, down_seq) WHERE x.id = u.id AND (SELECT ok FROM v)
+      FROM unnest($16::text[], $17::bigint[]) AS u(id, down_seq) WHERE x.id = u.id
     RETURNING 1),
   r AS (
     INSERT INTO refused_up (site_id, seq, code, change, refused_at)
     SELECT $1, u.seq, u.code, u.change::jsonb, $2 FROM unnest($18::bigint[], $19::text[], $20::text[]) AS u(seq, code, change)
-     WHERE (SELECT ok FROM v)
     ON CONFLICT DO NOTHING
     RETURNING 1),
   p AS (
-    UPDATE sites SET up_cursor = $3 WHERE id = $1 AND (SELECT ok FROM v)
+    UPDATE sites SET up_cursor = $3 WHERE id = $1
     RETURNING 1)
-SELECT (SELECT ok FROM v) AS ok, (SELECT count(*) FROM e)::int AS entries, (SELECT count(*) FROM s)::int AS shares,
+SELECT (SELECT count(*) FROM e)::int AS entries, (SELECT count(*) FROM s)::int AS shares,
        (SELECT count(*) FROM a)::int AS accounts, (SELECT count(*) FROM c)::int AS cards,
        (SELECT count(*) FROM d)::int AS down, (SELECT count(*) FROM o)::int AS sites,
        (SELECT count(*) FROM r)::int AS refused, (SELECT count(*) FROM p)::int AS cursor`;
-
-/**
- * After the accounts: their cards, then the sites (the `c` in the sites' filter makes Postgres
- * lock every card before the first site), and what the message refers to — the accounts' sites,
- * this site's shares of them, and the entries it names (with whether each is voided).
- */
-const READ = `
-WITH
-  a AS (
-    SELECT id, balance_ore FROM accounts WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE),
-  c AS (
-    SELECT uid, account_id, state, kind, batch_id, sun_counter FROM cards
-     WHERE uid = ANY($4::text[]) AND account_id = ANY($1::text[]) AND kind = 'ntag424'
-       AND (SELECT count(*) FROM a) >= 0
-     ORDER BY uid FOR UPDATE),
-  s AS (
-    SELECT id, place_kinds, up_cursor, down_seq, down_acked, down_acked_mark, recover_mark FROM sites
-     WHERE (id = $2 OR id IN (SELECT site_id FROM account_sites WHERE account_id = ANY($1::text[])))
-       AND (SELECT count(*) FROM c) >= 0
-     ORDER BY id FOR UPDATE)
-SELECT
-  (SELECT json_agg(a) FROM a) AS accounts,
-  (SELECT json_agg(c) FROM c) AS cards,
-  (SELECT json_agg(s) FROM s) AS sites,
-  (SELECT COALESCE(json_agg(json_build_array(account_id, site_id)), '[]') FROM account_sites
-    WHERE account_id = ANY($1::text[])) AS links,
-  (SELECT COALESCE(json_agg(json_build_array(account_id, budget, granted_ore, consumed_ore, returned_ore)), '[]')
-     FROM shares WHERE site_id = $2 AND account_id = ANY($1::text[])) AS shares,
-  (SELECT COALESCE(json_agg(json_build_array(e.id, e.account_id, e.kind, e.amount_ore, e.origin, e.place_kind,
-            e.budgets, EXISTS (SELECT 1 FROM entries v WHERE v.voids_entry_id = e.id))), '[]')
-     FROM entries e WHERE e.id = ANY($3::text[])) AS entries,
-  ${digest('$1', '$2', '$3', '$4')} AS digest`;

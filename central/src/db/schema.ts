@@ -687,7 +687,7 @@ export const migrations: readonly string[] = [
   `
   ALTER TABLE autotopup_charges ADD COLUMN provider_agreement_id text;
   `,
-  // 23 (perfcentral, issue 22): a site's message booked as a set (central/src/money/site-batch.ts)
+  // 19 (perfcentral, issue 22): a site's message booked as a set (central/src/money/site-batch.ts)
   // takes its locks and reads central's record in one call: the accounts, their kantine cards and
   // the sites locked in that order, then the record read by a later statement, so it is as fresh
   // as the locks (no digest to compare at the write). The named entries are looked up one by one

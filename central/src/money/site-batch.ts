@@ -100,7 +100,7 @@ const accountOf = (c: BookableChange): string => (c.kind === 'entry' ? c.entry.a
 /**
  * Books one message of a site's changes as one set: the rows it touches are locked in a fixed
  * order (accounts, then cards, then sites, each by id) and then read, in one call of the
- * server-side function `site_batch_record` (migration 23; the read runs after the locks are held,
+ * server-side function `site_batch_record` (migration 19; the read runs after the locks are held,
  * so it cannot be older than they are), every change is
  * checked in order against that record exactly as `applySiteEntry`/`applySiteReturn` check it
  * (a refused change books nothing and is set aside), and everything the message books is written
@@ -134,7 +134,7 @@ export async function bookSiteChanges(
   // Locks, in the order every writer of these rows takes them: the accounts, their cards, then
   // the sites (the change's own, for its cursor, and the account's others, for their down logs);
   // then central's record of what the message refers to, all of it hanging from those accounts,
-  // read once every lock is held (migration 23's site_batch_record): as fresh as the locks.
+  // read once every lock is held (migration 19's site_batch_record): as fresh as the locks.
   const [row] = await t.sql.query<{ record: CentralRecord }>(
     'SELECT site_batch_record($1, $2::text[], $3::text[], $4::text[]) AS record',
     [site, accountIds, entryIds, cardUids],

@@ -15,6 +15,10 @@ import { freshDatabase } from './helpers/postgres.ts';
 // IT's token for central, made when each test's central starts.
 let TOKEN = '';
 
+// A 1×1 PNG, as a guardian's upload (central makes it its own JPEG).
+const PNG_1PX =
+  'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==';
+
 // The old system's export: Windows-1252, `;`, Danish amounts (as its Excel export writes them).
 const HEADER = 'Elevnummer;Fornavn;Efternavn;CPR;Saldo;Automatisk optankning;Maks dag;Maks uge;Maks måned;Kort UID';
 const GOOD = [
@@ -109,6 +113,19 @@ test.serial(
     t.like(again.json, { created: 0, updated: 0, unchanged: 4, opening_balance_ore: 0, cards_added: 0 });
     t.deepEqual(await snapshot(central), after);
 
+    // What a guardian keeps in the portal — places, denied categories, allergies, photo — is not in
+    // the school's file, and a re-import that updates the child keeps it.
+    await c.accounts.patch('elev-1003', {
+      place_kinds: ['school'],
+      denied_categories: ['slik'],
+      allergies: ['gluten'],
+      photo: PNG_1PX,
+    });
+    const kept = await c.db.query(
+      "SELECT place_kinds, denied_categories, allergies, photo FROM accounts WHERE id = 'elev-1003'",
+    );
+    t.truthy((kept[0] as { photo: string | null }).photo);
+
     // A corrected file (Noah got a limit, Søren his CPR number) changes those children only.
     const corrected = file(
       dir,
@@ -129,6 +146,11 @@ test.serial(
       "SELECT cpr_hmac FROM accounts WHERE id = 'elev-1003'",
     );
     t.true(Buffer.from(soren?.cpr_hmac ?? []).equals(central.service.central.people.cpr.hmac('030317-1111')));
+    t.deepEqual(
+      await c.db.query("SELECT place_kinds, denied_categories, allergies, photo FROM accounts WHERE id = 'elev-1003'"),
+      kept,
+      "Søren's guardian's settings and photo survive the update, the photo as stored",
+    );
   },
 );
 

@@ -71,6 +71,22 @@ export class AccountService {
     await this.putKept(t, { ...a, photo });
   }
 
+  /**
+   * `putIn` for the school's register (the import): what the file says — names, CPR number, sites,
+   * limits, automatic top-up — over what the guardians keep in the portal, which the file does not
+   * carry and a re-import must not wipe: the places, denied categories, allergies and photo (kept
+   * as stored, not made again).
+   */
+  async putFromRegister(t: Tx, a: Omit<AccountInput, 'place_kinds' | 'denied_categories' | 'allergies' | 'photo'>) {
+    const [kept] = await t.sql.query<{
+      place_kinds: PlaceKind[];
+      denied_categories: string[];
+      allergies: string[];
+      photo: string | null;
+    }>('SELECT place_kinds, denied_categories, allergies, photo FROM accounts WHERE id = $1', [a.id]);
+    await this.putKept(t, kept ? { ...a, ...kept } : a);
+  }
+
   /** `putIn` with the photo (if any) already central's own. */
   private async putKept(t: Tx, a: AccountInput): Promise<void> {
     const sites = await t.sql.query<{ id: string }>('SELECT id FROM sites WHERE id = ANY($1)', [a.sites]);

@@ -124,7 +124,7 @@ export class ImportService {
     ) {
       report.unchanged++;
     } else {
-      await this.deps.accounts.putIn(t, {
+      await this.deps.accounts.putFromRegister(t, {
         id: r.account_id,
         first_name: r.first_name,
         last_name: r.last_name,

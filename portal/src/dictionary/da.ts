@@ -608,6 +608,11 @@ export const da = {
     all: 'Alle ordrer',
     shop_more: 'Til webshoppen',
   },
+  // shopfix: an order that expired unpaid, or whose payment came after it expired (and went back).
+  shopfix_orders: {
+    expired: 'Udløbet',
+    expired_refunded: 'Udløbet – betalingen er refunderet',
+  },
 } as const;
 
 /** The shape every language's dictionary has (the Danish one's keys, with any text). */

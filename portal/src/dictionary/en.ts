@@ -608,4 +608,9 @@ export const en: Dictionary = {
     all: 'All orders',
     shop_more: 'To the webshop',
   },
+  // shopfix: an order that expired unpaid, or whose payment came after it expired (and went back).
+  shopfix_orders: {
+    expired: 'Expired',
+    expired_refunded: 'Expired – the payment was refunded',
+  },
 };

@@ -416,7 +416,12 @@ export function webshopPages(
   const orderView = (t: Dictionary, lang: Lang, o: ShopOrder) => ({
     id: o.id,
     state: o.state,
-    state_label: t.orders.states[o.state],
+    state_label:
+      o.cancel_reason === 'expired' && o.state === 'cancelled'
+        ? t.shopfix_orders.expired
+        : o.cancel_reason === 'expired' && o.state === 'refunded'
+          ? t.shopfix_orders.expired_refunded
+          : t.orders.states[o.state],
     state_tone: TONE[o.state],
     place_label: o.place_name,
     date_label: dayLabel(o.date, lang),

@@ -687,6 +687,14 @@ export const migrations: readonly string[] = [
   `
   ALTER TABLE autotopup_charges ADD COLUMN provider_agreement_id text;
   `,
+  // 22 (shopfix; the 19th here until 19–21 of the other helpers are merged before it): a paid
+  // order nobody collected whose refund the provider refused — why, how many times, and when it is
+  // tried again; finance sees them (GET /api/webshop/refund-problems) and the rest go on.
+  `
+  ALTER TABLE webshop_orders ADD COLUMN refund_failure text;
+  ALTER TABLE webshop_orders ADD COLUMN refund_failures integer NOT NULL DEFAULT 0;
+  ALTER TABLE webshop_orders ADD COLUMN refund_retry_at timestamptz;
+  `,
 ];
 
 /** Brings the database to this program's schema (or to `upTo` migrations: tests of a conversion). */

@@ -763,6 +763,14 @@ export const codes = {
     da: 'Grænsen for besked om lav saldo skal være hele kroner mellem 1 og 1.000',
     en: 'The low-balance alert threshold must be whole kroner between 1 and 1,000',
   },
+  // shopfix: a pre-order is handed out on its own day only.
+  preorder_wrong_day: {
+    kind: 'error',
+    da: 'Forudbestillingen er til en anden dag',
+    en: 'The pre-order is for another day',
+    action_da: 'Ordren kan kun udleveres på den dag, den er bestilt til.',
+    action_en: 'An order can be handed out only on the day it was ordered for.',
+  },
 } as const satisfies Record<string, CodeInfo>;
 
 export type Code = keyof typeof codes;

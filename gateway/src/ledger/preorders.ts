@@ -31,24 +31,36 @@ export class Preorders {
       .run(o.id, o.account_id, o.place_id, JSON.stringify(o.lines), total, o.for_date);
   }
 
-  /** The child's paid orders to hand out at this place today (and any left from earlier days). */
+  /**
+   * The child's paid orders to hand out at this place today. Only today's: an order is handed out
+   * on its own day (one from an earlier day nobody collected is settled at central — refunded or
+   * kept as the municipality says — so handing it out later would give the food twice or free).
+   */
   openPreorders(accountId: string, placeId: string): Preorder[] {
     return this.d.db
       .prepare<[string, string, string], PreorderRow>(
-        `SELECT * FROM preorders WHERE account_id = ? AND place_id = ? AND state = 'paid' AND for_date <= ?
-         ORDER BY for_date, id`,
+        `SELECT * FROM preorders WHERE account_id = ? AND place_id = ? AND state = 'paid' AND for_date = ?
+         ORDER BY id`,
       )
       .all(accountId, placeId, localDate(this.d.clock.now()))
       .map(preorderOf);
   }
 
-  /** Staff handed a pre-order out at a till of its place. */
+  /**
+   * Staff handed a pre-order out at a till of its place, on its day (`preorder_wrong_day` on any
+   * other: an order for a later day is not the child's yet, one from an earlier day is settled).
+   */
   handOutPreorder(id: string, tillId: string, staffId: string | null): Preorder {
     return writeTransaction(this.d.db, () => {
       const till = this.catalogue.getTill(tillId);
       const row = this.d.db.prepare<[string], PreorderRow>('SELECT * FROM preorders WHERE id = ?').get(id);
       if (!row || !till || row.place_id !== till.place_id) throw new KantineError('preorder_not_found');
       if (row.state !== 'paid') throw new KantineError('preorder_handed_out');
+      const today = localDate(this.d.clock.now());
+      if (row.for_date !== today)
+        throw new KantineError('preorder_wrong_day', `the order is for ${row.for_date}, today is ${today}`, [
+          row.for_date,
+        ]);
       const at = nowIso(this.d.clock);
       this.d.db
         .prepare("UPDATE preorders SET state = 'handed_out', handed_out_at = ?, handed_out_by = ? WHERE id = ?")

@@ -237,8 +237,8 @@ export class WebshopService {
     const started = Date.now();
     for (;;) {
       const result = await this.store.tx((t) => this.tryPlace(t, id, accountId, body, by));
-      if (result === 'recalled') {
-        if (Date.now() - started > RECALL_WAIT_MS) throw new KantineError('funds_held_offline');
+      if (typeof result === 'object' && 'recalled' in result) {
+        if (Date.now() - started > RECALL_WAIT_MS) throw heldOffline(result.recalled);
         await new Promise((r) => setTimeout(r, RECALL_POLL_MS));
         continue;
       }
@@ -266,7 +266,7 @@ export class WebshopService {
     body: OrderBody,
     by: Orderer,
     dry = false,
-  ): Promise<Order | 'recalled' | { dry_total_ore: number }> {
+  ): Promise<Order | { recalled: ('balance' | 'limit')[] } | { dry_total_ore: number }> {
     const account = await lockAccount(t, accountId);
     const [again] = dry ? [] : await t.sql.query(`SELECT ${ORDER_COLUMNS} FROM webshop_orders WHERE id = $1`, [id]);
     if (again) {
@@ -331,7 +331,7 @@ export class WebshopService {
     if (dry) return { dry_total_ore: total };
 
     // Escrow: what this order takes must be free at central; else the sites give back their shares.
-    let short = false;
+    const short = new Set<'balance' | 'limit'>();
     const recall = async (budget: string, shares: { site_id: string }[]) => {
       for (const s of shares as Parameters<typeof outstanding>[0][])
         if (outstanding(s) > 0) await appendDown(t, s.site_id, { kind: 'recall', account_id: account.id, budget });
@@ -342,16 +342,16 @@ export class WebshopService {
       if (free >= total) continue;
       if (!shares.some((s) => outstanding(s) > 0)) throw new KantineError(limitCode(l.facts.period));
       await recall(l.budget, shares);
-      short = true;
+      short.add('limit');
     }
     if (body.payment === 'canteen_card') {
       const shares = await this.escrow.shares(t, account.id, BALANCE_BUDGET);
       if (freeOf(BALANCE_BUDGET, account.balance_ore, shares) < total) {
         await recall(BALANCE_BUDGET, shares);
-        short = true;
+        short.add('balance');
       }
     }
-    if (short) return 'recalled';
+    if (short.size > 0) return { recalled: [...short].sort() };
 
     if (body.payment === 'bank_card' && !this.payments) throw new KantineError('webshop_bank_card_unavailable');
     await t.sql.query(
@@ -793,6 +793,19 @@ function stateDa(state: OrderState, reason: Order['cancel_reason']): string {
   if (reason === 'expired' && state === 'cancelled') return 'Udløbet';
   if (reason === 'expired' && state === 'refunded') return 'Udløbet – betalingen er refunderet';
   return ORDER_STATE_DA[state];
+}
+
+/**
+ * The refusal when a site holds what the order needs and has not given it back in time: which of
+ * the child's money it holds (`balance`: the canteen card's balance; `limit`: a spend limit's
+ * headroom) is in the details, so the portal can tell the guardian what to do — a bank card does
+ * not need the balance, but every order needs the limit.
+ */
+function heldOffline(held: ('balance' | 'limit')[]): KantineError {
+  const what = held.includes('limit')
+    ? "the school's till holds part of the child's spend limit and is offline: try again later, when the school is online"
+    : "the school's till holds the child's balance and is offline: pay by bank card, or try again later";
+  return new KantineError('funds_held_offline', what, held);
 }
 
 function orderOfIntent(intent: Intent): string {

@@ -608,10 +608,15 @@ export const da = {
     all: 'Alle ordrer',
     shop_more: 'Til webshoppen',
   },
-  // shopfix: an order that expired unpaid, or whose payment came after it expired (and went back).
+  // shopfix: an order that expired unpaid, or whose payment came after it expired (and went back);
+  // a till holding the child's money offline (funds_held_offline): what the guardian can do.
   shopfix_orders: {
     expired: 'Udløbet',
     expired_refunded: 'Udløbet – betalingen er refunderet',
+    held_balance:
+      'Skolens kasse har lige nu barnets saldo og er ikke forbundet til internettet (så kortet virker i kantinen uden net). Betal med betalingskort, eller prøv igen senere, når skolen er online.',
+    held_limit:
+      'Skolens kasse har lige nu en del af barnets forbrugsgrænse og er ikke forbundet til internettet (så kortet virker i kantinen uden net). Prøv igen senere, når skolen er online. Bliver det ved, så kontakt skolens kontor.',
   },
 } as const;
 

@@ -608,9 +608,14 @@ export const en: Dictionary = {
     all: 'All orders',
     shop_more: 'To the webshop',
   },
-  // shopfix: an order that expired unpaid, or whose payment came after it expired (and went back).
+  // shopfix: an order that expired unpaid, or whose payment came after it expired (and went back);
+  // a till holding the child's money offline (funds_held_offline): what the guardian can do.
   shopfix_orders: {
     expired: 'Expired',
     expired_refunded: 'Expired – the payment was refunded',
+    held_balance:
+      "The school's till holds the child's balance just now and is not connected to the internet (so the card works in the canteen without it). Pay by bank card, or try again later, when the school is online.",
+    held_limit:
+      "The school's till holds part of the child's spend limit just now and is not connected to the internet (so the card works in the canteen without it). Try again later, when the school is online. If it goes on, contact the school office.",
   },
 };

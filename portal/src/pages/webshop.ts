@@ -356,7 +356,14 @@ export function webshopPages(
     const summary: { field?: string; code?: string; text: string }[] = [];
     const refusal = extra.refusal;
     if (refusal) {
-      summary.push({ code: refusal.code, text: reasonOf(refusal.code, lang) });
+      // A till holding the child's money offline: what the guardian can do about it (shopfix).
+      const held =
+        refusal.code === 'funds_held_offline'
+          ? refusal.details.includes('limit')
+            ? t.shopfix_orders.held_limit
+            : t.shopfix_orders.held_balance
+          : undefined;
+      summary.push({ code: refusal.code, text: held ?? reasonOf(refusal.code, lang) });
       if (
         !rules.some((r) => r.code === refusal.code) &&
         refusal.code !== 'allergen_check' &&

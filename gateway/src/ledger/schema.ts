@@ -366,7 +366,7 @@ export const migrations: readonly string[] = [
   DROP INDEX entries_by_account;
   CREATE INDEX entries_by_account ON entries (account_id, created_at);
   `,
-  // 12 (shopfix; the 12th here until 11 is merged before it): the menus this site's kiosk sent
+  // 12 (shopfix; the 11th entry on this branch, 12 once 11 is merged before it): the menus this site's kiosk sent
   // up the link, the latest per place and date, and central's answer (taken, or refused and why),
   // so the kiosk says what became of it and not only that it left.
   `

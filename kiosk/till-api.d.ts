@@ -267,6 +267,17 @@ export interface SentMenu {
     cap: number | null;
   }[];
 }
+/** GET /api/tills/:till/menus/:date (shopfix): the menu sent for the date, and what central said of it. */
+export interface KioskMenuStatus {
+  date: string;
+  items: number;
+  /** `sent`: on its way (or central not reached yet); `accepted`: guardians order from it; `refused`: see `code`. */
+  state: 'sent' | 'accepted' | 'refused';
+  code: string | null;
+  /** Central's own words (English), beside the code's texts. */
+  message: string | null;
+  sent_at: string;
+}
 /** GET /api/tills/:till/preorders?date=: the kitchen's list of paid orders for the place. */
 export interface KitchenList {
   date: string;

@@ -114,6 +114,6 @@ test.serial('an unpaid bank-card order expires at the order deadline', async (t)
     20_000,
   );
   t.is(expired.cancel_reason, 'expired');
-  t.is(expired.state_da, 'Annulleret');
+  t.is(expired.state_da, 'Udløbet');
   t.is(expired.payment_url, null);
 });

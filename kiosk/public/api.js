@@ -7,7 +7,7 @@
  * @import {
  *   ApiErrorBody, Basket, BasketRequestLine, Catalogue, Codes, ConfirmAllergensRequest, LastSale,
  *   LoginOptions, LoginRequest, Preorder, StaffSession, TillReport, VoidRequest, Voided,
- *   KioskMenuRequest, SentMenu, KitchenList,
+ *   KioskMenuRequest, SentMenu, KitchenList, KioskMenuStatus,
  * } from '../till-api.js'
  */
 import { state } from './state.js';
@@ -92,6 +92,8 @@ export const tillApi = {
   /** @returns {Promise<{ menu: SentMenu }>} */
   sendMenu: (/** @type {string} */ date, /** @type {KioskMenuRequest} */ body) =>
     tillCall('PUT', `/menus/${encodeURIComponent(date)}`, body),
+  /** @returns {Promise<KioskMenuStatus>} what central said of the menu sent for a date (shopfix) */
+  menuStatus: (/** @type {string} */ date) => tillCall('GET', `/menus/${encodeURIComponent(date)}`),
   /** @returns {Promise<KitchenList>} */
   kitchenList: (/** @type {string} */ date) => tillCall('GET', `/preorders?date=${encodeURIComponent(date)}`),
 };

@@ -8,6 +8,7 @@
 import { errorCode, tillApi } from './api.js';
 import { $, el } from './dom.js';
 import { show } from './shell.js';
+import { state } from './state.js';
 import { categoryName, codeText, kr, t } from './words.js';
 
 /** Tomorrow, as the date field writes it (the kiosk's own day). */
@@ -21,7 +22,11 @@ const dateField = () => /** @type {HTMLInputElement} */ ($('[data-testid="menu-d
 
 export async function openWebshop() {
   if (!dateField().value) dateField().value = tomorrow();
-  dateField().onchange = () => void renderKitchen();
+  dateField().onchange = () => {
+    $('[data-testid="menu-message"]').textContent = '';
+    void renderKitchen();
+    void watchMenu(dateField().value);
+  };
   const { products } = await tillApi.catalogue();
   $('[data-testid="menu-products"]').replaceChildren(
     ...products.map((p) => {
@@ -47,6 +52,7 @@ export async function openWebshop() {
   $('[data-testid="menu-message"]').textContent = '';
   await renderKitchen();
   show('webshop');
+  void watchMenu(dateField().value);
 }
 
 /** A local day and a clock time as an instant (the kiosk stands at the site, in its time zone). */
@@ -73,17 +79,46 @@ export async function sendMenu() {
   const orderBy = /** @type {HTMLInputElement} */ ($('[data-testid="menu-order-by"]')).value;
   const cancelBy = /** @type {HTMLInputElement} */ ($('[data-testid="menu-cancel-by"]')).value;
   try {
-    const { menu } = await tillApi.sendMenu(date, {
+    await tillApi.sendMenu(date, {
       order_deadline: at(date, orderBy),
       cancel_deadline: at(date, cancelBy),
       items,
     });
-    message.textContent = t('menu_sent', { n: String(menu.items.length) });
-    message.classList.add('sent');
   } catch (err) {
     const code = errorCode(err);
     message.textContent = code ? codeText(code) : String(/** @type {Error} */ (err).message);
+    return;
   }
+  // Sent is not taken: central checks the menu too, and answers down the link.
+  message.textContent = t('menu_waiting');
+  await watchMenu(date);
+}
+
+/** Shows what central said of the menu sent for `date`, asking again for a while as long as it is on its way. */
+async function watchMenu(/** @type {string} */ date) {
+  for (let i = 0; i < 120; i++) {
+    if (dateField().value !== date) return; // another day is shown now
+    const status = await tillApi.menuStatus(date).catch(() => null);
+    if (!status) return;
+    showMenuStatus(status);
+    if (status.state !== 'sent') return;
+    await new Promise((r) => setTimeout(r, 1_000));
+  }
+}
+
+function showMenuStatus(/** @type {import('../till-api.js').KioskMenuStatus} */ status) {
+  const message = $('[data-testid="menu-message"]');
+  message.classList.remove('sent');
+  message.removeAttribute('data-menu-state');
+  message.setAttribute('data-menu-state', status.state);
+  if (status.state === 'accepted') {
+    message.textContent = t('menu_sent', { n: String(status.items) });
+    message.classList.add('sent');
+  } else if (status.state === 'refused') {
+    const info = status.code ? state.codes[status.code] : undefined;
+    const why = info ? [info[state.lang], state.lang === 'da' ? info.action_da : info.action_en] : [status.code];
+    message.textContent = t('menu_refused', { why: why.filter(Boolean).join('. ') });
+  } else message.textContent = t('menu_waiting');
 }
 
 async function renderKitchen() {

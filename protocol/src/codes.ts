@@ -784,6 +784,14 @@ export const codes = {
     action_da: 'Vælg blandt kommunens kategorier og allergener (GET /api/catalogue).',
     action_en: 'Choose from the municipality’s categories and allergens (GET /api/catalogue).',
   },
+  // shopfix: a pre-order is handed out on its own day only.
+  preorder_wrong_day: {
+    kind: 'error',
+    da: 'Forudbestillingen er til en anden dag',
+    en: 'The pre-order is for another day',
+    action_da: 'Ordren kan kun udleveres på den dag, den er bestilt til.',
+    action_en: 'An order can be handed out only on the day it was ordered for.',
+  },
 } as const satisfies Record<string, CodeInfo>;
 
 export type Code = keyof typeof codes;

@@ -475,6 +475,24 @@ export const DownChange = Type.Union([
     { seq: Seq, mark: Type.Optional(Mark), kind: Type.Literal('resync_done'), reset_mark: Mark },
     { additionalProperties: false },
   ),
+  /**
+   * shopfix: central's answer to a kiosk's menu (the site's up change `menu` at `up_seq`): taken
+   * (guardians order from it), or refused — `code` and central's `message` say why.
+   */
+  Type.Object(
+    {
+      seq: Seq,
+      mark: Type.Optional(Mark),
+      kind: Type.Literal('menu_answer'),
+      up_seq: Seq,
+      place_id: Id('place id'),
+      date: Type.String({ pattern: '^\\d{4}-\\d{2}-\\d{2}$' }),
+      accepted: Type.Boolean(),
+      code: Type.Optional(Type.String({ pattern: '^[a-z_]{1,40}$' })),
+      message: Type.Optional(Type.String({ maxLength: 500 })),
+    },
+    { additionalProperties: false },
+  ),
 ]);
 export type DownChange = Static<typeof DownChange>;
 export type UnsequencedDown = DownChange extends infer C ? (C extends unknown ? Omit<C, 'seq'> : never) : never;

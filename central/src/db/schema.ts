@@ -721,6 +721,14 @@ export const migrations: readonly string[] = [
   CREATE UNIQUE INDEX entries_voids_once ON entries (voids_entry_id) WHERE voids_entry_id IS NOT NULL;
   ALTER TABLE entries DROP CONSTRAINT entries_voids_entry_id_key;
   `,
+  // 20 (shopfix): a paid
+  // order nobody collected whose refund the provider refused — why, how many times, and when it is
+  // tried again; finance sees them (GET /api/webshop/refund-problems) and the rest go on.
+  `
+  ALTER TABLE webshop_orders ADD COLUMN refund_failure text;
+  ALTER TABLE webshop_orders ADD COLUMN refund_failures integer NOT NULL DEFAULT 0;
+  ALTER TABLE webshop_orders ADD COLUMN refund_retry_at timestamptz;
+  `,
 ];
 
 /** Brings the database to this program's schema (or to `upTo` migrations: tests of a conversion). */

@@ -8,7 +8,7 @@ import type { Store, Tx } from '../db/tx.ts';
 import type { EscrowService } from '../escrow/escrow.ts';
 import { applySiteEntry, applySiteReturn } from '../money/entries.ts';
 import { allBookable, bookSiteChanges } from '../money/site-batch.ts';
-import { applySiteMenu, orderHandedOut } from '../webshop/site-link.ts';
+import { applySiteMenu, menuRefused, orderHandedOut } from '../webshop/site-link.ts';
 import { appendDown, type OnWithheld, type Publish, sendChanges } from './down-log.ts';
 import {
   divergence,
@@ -327,17 +327,20 @@ export class LinkService {
     if (c.kind === 'menu' || c.kind === 'preorder_handed_out') {
       await t.sql.query('SAVEPOINT up_change');
       try {
-        if (c.kind === 'menu') await applySiteMenu(t, site, c.menu);
+        if (c.kind === 'menu') await applySiteMenu(t, site, c.menu, c.seq);
         else await orderHandedOut(t, site, c.order_id, c.handed_out_at);
         await t.sql.query('RELEASE SAVEPOINT up_change');
         return undefined;
       } catch (err) {
         if (!(err instanceof KantineError) && !isIntegrityViolation(err)) throw err;
         await t.sql.query('ROLLBACK TO SAVEPOINT up_change');
+        const code = err instanceof KantineError ? err.code : 'link_entry_invalid';
+        // shopfix: the kiosk that sent a refused menu is told why.
+        if (c.kind === 'menu') await menuRefused(t, site, c.menu, c.seq, code, (err as Error).message);
         return {
           site,
           seq: c.seq,
-          code: err instanceof KantineError ? err.code : 'link_entry_invalid',
+          code,
           account_id: '',
           message: (err as Error).message,
         };

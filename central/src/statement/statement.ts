@@ -4,8 +4,10 @@ import {
   STATEMENT_COLUMNS,
   type StatementItem,
   type StatementKind,
+  statementAmount,
   statementDate,
   statementNumber,
+  statementPrice,
   statementText,
 } from '@kantine/protocol';
 import { DateTime } from 'luxon';
@@ -26,6 +28,15 @@ export interface StatementLine {
   place_kind: 'school' | 'club' | null;
   /** A purchase's line items. */
   items: StatementItem[];
+  /**
+   * A webshop order paid by bank card (shopfix): what the child got, shown for the guardian, but no
+   * movement of the canteen card's money — `amount_ore` is 0 and `balance_after_ore` the balance as
+   * it stood, so opening + Σ amounts = closing holds and a spreadsheet's sum is the card's own.
+   * The price paid by card is `card_ore` (and in the text). Absent on the card's own entries.
+   */
+  paid_by?: 'card';
+  card_ore?: number;
+  order_id?: string;
 }
 
 export interface Statement {
@@ -95,12 +106,58 @@ export class StatementService {
       );
       opening = Number(before?.balance_after_ore ?? 0);
     }
+    const closing = lines[0]?.balance_after_ore ?? opening;
+    // Webshop orders paid by bank card (and their refunds), among the card's own lines by time.
+    const orders = await db.query<{
+      id: string;
+      date: string;
+      lines: { name: string; quantity: number; unit_price_ore: number }[];
+      total_ore: string | number;
+      paid_at: Date | null;
+      refunded_at: Date | null;
+    }>(
+      `SELECT id, to_char(date, 'YYYY-MM-DD') AS date, lines, total_ore, paid_at, refunded_at FROM webshop_orders
+        WHERE account_id = $1 AND payment = 'bank_card' AND paid_at IS NOT NULL
+          AND ((paid_at >= $2 AND paid_at < $3) OR (refunded_at >= $2 AND refunded_at < $3))
+        ORDER BY paid_at LIMIT $4`,
+      [accountId, start.toJSDate(), end.toJSDate(), STATEMENT_LINES_MAX],
+    );
+    for (const o of orders) {
+      const items = o.lines.map(({ quantity, name, unit_price_ore }) => ({ quantity, name, unit_price_ore }));
+      const total = Number(o.total_ore);
+      const what = items.map((l) => `${l.quantity}x ${l.name} ${statementPrice(l.unit_price_ore)}`).join(' ');
+      const moments: [Date, string, StatementItem[]][] = [];
+      if (o.paid_at && o.paid_at >= start.toJSDate() && o.paid_at < end.toJSDate())
+        moments.push([o.paid_at, `Betalt med kort: Webshop ${o.date} ${what} (${statementAmount(total)})`, items]);
+      if (o.refunded_at && o.refunded_at >= start.toJSDate() && o.refunded_at < end.toJSDate())
+        moments.push([o.refunded_at, `Refunderet til kort: Webshop ${o.date} (${statementAmount(total)})`, []]);
+      for (const [at, text, its] of moments) {
+        // The balance as it stood then: after the newest of the card's lines before it.
+        const i = lines.findIndex((l) => l.paid_by === undefined && new Date(l.at) <= at);
+        const balance = i === -1 ? opening : (lines[i] as StatementLine).balance_after_ore;
+        const line: StatementLine = {
+          entry_id: `ordre-${o.id}${its.length === 0 ? '-refusion' : ''}`,
+          at: at.toISOString(),
+          kind: its.length === 0 ? 'void' : 'purchase',
+          text,
+          amount_ore: 0,
+          balance_after_ore: balance,
+          place_kind: null,
+          items: its,
+          paid_by: 'card',
+          card_ore: total,
+          order_id: o.id,
+        };
+        const before = lines.findIndex((l) => new Date(l.at) <= at);
+        lines.splice(before === -1 ? lines.length : before, 0, line);
+      }
+    }
     return {
       account_id: accountId,
       from,
       to,
       opening_balance_ore: opening,
-      closing_balance_ore: lines[0]?.balance_after_ore ?? opening,
+      closing_balance_ore: closing,
       lines,
     };
   }

@@ -2,8 +2,17 @@ import { parseBudget, SITE_ZONE } from '@kantine/protocol';
 import { DateTime } from 'luxon';
 import type { Tx } from '../db/tx.ts';
 
-/** The orders that count against a child's limits: placed and not cancelled or refunded. */
-export const LIVE_STATES = `('awaiting_payment', 'paid', 'handed_out')`;
+/**
+ * The orders that count against a child's limits and a menu's caps (SQL, the order row as `o`,
+ * now as `nowParam`): paid and handed out ones, and an unpaid (bank-card) one only while it can
+ * still be paid — until its checkout expires or its order deadline, whichever comes first. After
+ * that it holds nothing (the upkeep marks it expired), and a payment that still arrives is
+ * refunded, not taken.
+ */
+export function liveOrder(nowParam: string): string {
+  return `(o.state IN ('paid', 'handed_out') OR (o.state = 'awaiting_payment' AND o.order_deadline > ${nowParam}
+    AND NOT EXISTS (SELECT 1 FROM payment_intents i WHERE i.id = o.payment_intent_id AND i.expires_at <= ${nowParam})))`;
+}
 
 /** The dates [from, to) of a limit budget's window (`school:week:2026-12-07` → 2026-12-07 … 2026-12-14). */
 export function windowDates(budget: string): { kind: string; from: string; to: string } | undefined {
@@ -26,9 +35,9 @@ export async function heldByWebshop(t: Tx, accountId: string, budget: string): P
   const w = windowDates(budget);
   if (!w) return 0;
   const [row] = await t.sql.query<{ held: number | string }>(
-    `SELECT COALESCE(SUM(total_ore), 0)::bigint AS held FROM webshop_orders
-     WHERE account_id = $1 AND place_kind = $2 AND date >= $3 AND date < $4 AND state IN ${LIVE_STATES}`,
-    [accountId, w.kind, w.from, w.to],
+    `SELECT COALESCE(SUM(o.total_ore), 0)::bigint AS held FROM webshop_orders o
+     WHERE o.account_id = $1 AND o.place_kind = $2 AND o.date >= $3 AND o.date < $4 AND ${liveOrder('$5')}`,
+    [accountId, w.kind, w.from, w.to, t.now],
   );
   return Number(row?.held ?? 0);
 }

@@ -23,7 +23,7 @@ import type { EscrowService } from '../escrow/escrow.ts';
 import { appendDown } from '../link/down-log.ts';
 import { book, centralEntry } from '../money/entries.ts';
 import type { Intent, PaymentIntents } from '../payments/intents.ts';
-import { heldByWebshop, LIVE_STATES, windowDates } from './held.ts';
+import { heldByWebshop, liveOrder, windowDates } from './held.ts';
 import { addDays, MENU_COLUMNS, type Menu, menuOf, putMenu, today } from './menus.ts';
 
 /** An order line as central keeps it: the sale line and what the child's rules look at. */
@@ -90,7 +90,7 @@ function orderOf(r: Record<string, unknown>, now: Date): Order {
     total_ore: Number(r.total_ore),
     payment: r.payment as Order['payment'],
     state,
-    state_da: ORDER_STATE_DA[state],
+    state_da: stateDa(state, r.cancel_reason as Order['cancel_reason']),
     cancel_reason: (r.cancel_reason as Order['cancel_reason']) ?? null,
     not_collected: Boolean(r.not_collected),
     order_deadline: iso(r.order_deadline) as string,
@@ -186,7 +186,7 @@ export class WebshopService {
     const now = clock.now();
     const out: ChildMenu[] = [];
     for (const menu of rows.map(menuOf)) {
-      const ordered = await this.orderedPerItem(db, menu);
+      const ordered = await this.orderedPerItem(db, menu, now);
       out.push({
         ...menu,
         open: now < new Date(menu.order_deadline),
@@ -212,13 +212,14 @@ export class WebshopService {
   private async orderedPerItem(
     sql: Tx['sql'],
     menu: { site_id: string; place_id: string; date: string },
+    now: Date,
   ): Promise<Map<string, number>> {
     const rows = await sql.query<{ product_id: string; n: number | string }>(
       `SELECT l->>'product_id' AS product_id, SUM((l->>'quantity')::int)::bigint AS n
        FROM webshop_orders o, jsonb_array_elements(o.lines) l
-       WHERE o.site_id = $1 AND o.place_id = $2 AND o.date = $3 AND o.state IN ${LIVE_STATES}
+       WHERE o.site_id = $1 AND o.place_id = $2 AND o.date = $3 AND ${liveOrder('$4')}
        GROUP BY 1`,
-      [menu.site_id, menu.place_id, menu.date],
+      [menu.site_id, menu.place_id, menu.date, now],
     );
     return new Map(rows.map((r) => [r.product_id, Number(r.n)]));
   }
@@ -236,8 +237,8 @@ export class WebshopService {
     const started = Date.now();
     for (;;) {
       const result = await this.store.tx((t) => this.tryPlace(t, id, accountId, body, by));
-      if (result === 'recalled') {
-        if (Date.now() - started > RECALL_WAIT_MS) throw new KantineError('funds_held_offline');
+      if (typeof result === 'object' && 'recalled' in result) {
+        if (Date.now() - started > RECALL_WAIT_MS) throw heldOffline(result.recalled);
         await new Promise((r) => setTimeout(r, RECALL_POLL_MS));
         continue;
       }
@@ -265,7 +266,7 @@ export class WebshopService {
     body: OrderBody,
     by: Orderer,
     dry = false,
-  ): Promise<Order | 'recalled' | { dry_total_ore: number }> {
+  ): Promise<Order | { recalled: ('balance' | 'limit')[] } | { dry_total_ore: number }> {
     const account = await lockAccount(t, accountId);
     const [again] = dry ? [] : await t.sql.query(`SELECT ${ORDER_COLUMNS} FROM webshop_orders WHERE id = $1`, [id]);
     if (again) {
@@ -300,7 +301,7 @@ export class WebshopService {
         allergens: item.allergens,
       });
     }
-    const ordered = await this.orderedPerItem(t.sql, menu);
+    const ordered = await this.orderedPerItem(t.sql, menu, t.now);
     const sold = lines.filter((l) => {
       const cap = menu.items.find((i) => i.product_id === l.product_id)?.cap ?? null;
       return cap !== null && (ordered.get(l.product_id) ?? 0) + l.quantity > cap;
@@ -330,7 +331,7 @@ export class WebshopService {
     if (dry) return { dry_total_ore: total };
 
     // Escrow: what this order takes must be free at central; else the sites give back their shares.
-    let short = false;
+    const short = new Set<'balance' | 'limit'>();
     const recall = async (budget: string, shares: { site_id: string }[]) => {
       for (const s of shares as Parameters<typeof outstanding>[0][])
         if (outstanding(s) > 0) await appendDown(t, s.site_id, { kind: 'recall', account_id: account.id, budget });
@@ -341,16 +342,16 @@ export class WebshopService {
       if (free >= total) continue;
       if (!shares.some((s) => outstanding(s) > 0)) throw new KantineError(limitCode(l.facts.period));
       await recall(l.budget, shares);
-      short = true;
+      short.add('limit');
     }
     if (body.payment === 'canteen_card') {
       const shares = await this.escrow.shares(t, account.id, BALANCE_BUDGET);
       if (freeOf(BALANCE_BUDGET, account.balance_ore, shares) < total) {
         await recall(BALANCE_BUDGET, shares);
-        short = true;
+        short.add('balance');
       }
     }
-    if (short) return 'recalled';
+    if (short.size > 0) return { recalled: [...short].sort() };
 
     if (body.payment === 'bank_card' && !this.payments) throw new KantineError('webshop_bank_card_unavailable');
     await t.sql.query(
@@ -449,6 +450,15 @@ export class WebshopService {
     if (!o) throw new KantineError('not_found', `no order ${orderId}`);
     if (o.state === 'paid' || o.state === 'handed_out') return true;
     if (o.state !== 'awaiting_payment') return false;
+    if (how === 'bank' && !(await this.stillPayable(t, orderId))) {
+      // Paid after its order deadline (or after its checkout expired, when it stopped holding its
+      // items): not taken, whether or not the upkeep got to expire it first. The caller refunds.
+      await t.sql.query(
+        `UPDATE webshop_orders SET state = 'cancelled', cancel_reason = 'expired', cancelled_at = $2 WHERE id = $1`,
+        [orderId, t.now],
+      );
+      return false;
+    }
     const lines = o.lines as OrderLine[];
     let entryId: string | null = null;
     if (how === 'canteen') {
@@ -492,6 +502,15 @@ export class WebshopService {
       },
     });
     return true;
+  }
+
+  /** Whether an unpaid order still holds its items and may be paid (its deadline and checkout not passed). */
+  private async stillPayable(t: Tx, orderId: string): Promise<boolean> {
+    const rows = await t.sql.query(`SELECT 1 FROM webshop_orders o WHERE o.id = $1 AND ${liveOrder('$2')}`, [
+      orderId,
+      t.now,
+    ]);
+    return rows.length > 0;
   }
 
   /**
@@ -644,11 +663,14 @@ export class WebshopService {
     await appendDown(t, o.site_id as string, { kind: 'preorder_cancel', order_id: o.id as string });
   }
 
-  /** Unpaid orders past their order deadline expire (they held a cap and a limit until now). */
+  /**
+   * Unpaid orders past their order deadline, or whose checkout expired, expire (they stopped
+   * holding a cap and a limit then: `liveOrder`).
+   */
   async expire(): Promise<number> {
     const rows = await this.store.db.query<{ account_id: string }>(
-      `UPDATE webshop_orders SET state = 'cancelled', cancel_reason = 'expired', cancelled_at = $1
-       WHERE state = 'awaiting_payment' AND order_deadline <= $1 RETURNING account_id`,
+      `UPDATE webshop_orders o SET state = 'cancelled', cancel_reason = 'expired', cancelled_at = $1
+       WHERE o.state = 'awaiting_payment' AND NOT ${liveOrder('$1')} RETURNING o.account_id`,
       [this.store.clock.now()],
     );
     for (const id of new Set(rows.map((r) => r.account_id))) await this.store.tx((t) => this.escrow.rebalance(t, id));
@@ -658,27 +680,66 @@ export class WebshopService {
   /**
    * Paid orders nobody collected by the end of the day after their date (a handing out reported
    * late over the link has had a day): refunded, or kept as not collected, as the municipality set.
+   * A refund the provider refuses (or cannot be reached for) stops only its own order: the order
+   * stays paid with why (`refund_failure`, finance sees it: `refundProblems`) and is tried again
+   * after a back-off (1 min doubling, at most 6 h); the others go on. Returns how many were settled.
    */
   async settleUncollected(): Promise<number> {
-    const before = addDays(today(this.store.clock.now()), -1);
+    const now = this.store.clock.now();
+    const before = addDays(today(now), -1);
     const ids = await this.store.db.query<{ id: string; account_id: string }>(
-      `SELECT id, account_id FROM webshop_orders WHERE state = 'paid' AND NOT not_collected AND date < $1 LIMIT 500`,
-      [before],
+      `SELECT id, account_id FROM webshop_orders
+       WHERE state = 'paid' AND NOT not_collected AND date < $1 AND (refund_retry_at IS NULL OR refund_retry_at <= $2)
+       ORDER BY date, id LIMIT 500`,
+      [before, now],
     );
+    let settled = 0;
     for (const { id, account_id } of ids) {
-      await this.store.tx(async (t) => {
-        await lockAccount(t, account_id);
-        const [o] = await t.sql.query(
-          `SELECT ${ORDER_COLUMNS} FROM webshop_orders WHERE id = $1 AND state = 'paid' FOR UPDATE`,
-          [id],
-        );
-        if (!o) return;
-        if (this.uncollected === 'refund') await this.refund(t, o, 'not_collected', 'Webshop-ordre ikke afhentet');
-        else await t.sql.query('UPDATE webshop_orders SET not_collected = true WHERE id = $1', [id]);
-        await this.escrow.rebalance(t, account_id);
-      });
+      try {
+        await this.store.tx(async (t) => {
+          await lockAccount(t, account_id);
+          const [o] = await t.sql.query(
+            `SELECT ${ORDER_COLUMNS} FROM webshop_orders WHERE id = $1 AND state = 'paid' FOR UPDATE`,
+            [id],
+          );
+          if (!o) return;
+          if (this.uncollected === 'refund') await this.refund(t, o, 'not_collected', 'Webshop-ordre ikke afhentet');
+          else await t.sql.query('UPDATE webshop_orders SET not_collected = true WHERE id = $1', [id]);
+          await this.escrow.rebalance(t, account_id);
+        });
+        settled++;
+      } catch (err) {
+        const why = err instanceof KantineError ? `${err.code}: ${err.message}` : (err as Error).message;
+        await this.store.tx(async (t) => {
+          await t.sql.query(
+            `UPDATE webshop_orders SET refund_failure = $2, refund_failures = refund_failures + 1,
+               refund_retry_at = $3::timestamptz + least(interval '1 minute' * power(2, refund_failures), interval '6 hours')
+             WHERE id = $1 AND state = 'paid'`,
+            [id, why.slice(0, 500), t.now],
+          );
+        });
+      }
     }
-    return ids.length;
+    return settled;
+  }
+
+  /** Paid orders whose refund (not collected) the provider refused: for finance, with why and the next try. */
+  async refundProblems(): Promise<
+    (Order & { first_name: string; refund_failure: string; refund_failures: number; refund_retry_at: string })[]
+  > {
+    const rows = await this.store.db.query(
+      `SELECT o.*, to_char(o.date, 'YYYY-MM-DD') AS date, a.first_name FROM webshop_orders o
+       JOIN accounts a ON a.id = o.account_id
+       WHERE o.state = 'paid' AND o.refund_failure IS NOT NULL ORDER BY o.date, o.id LIMIT 500`,
+    );
+    const now = this.store.clock.now();
+    return rows.map((r) => ({
+      ...orderOf(r, now),
+      first_name: r.first_name as string,
+      refund_failure: r.refund_failure as string,
+      refund_failures: Number(r.refund_failures),
+      refund_retry_at: iso(r.refund_retry_at) as string,
+    }));
   }
 
   // ── Relations ───────────────────────────────────────────────────────────────────────────
@@ -722,6 +783,29 @@ export class WebshopService {
     if (!r) throw new KantineError('not_found', `no relation ${personId} of this child`);
     return this.relationAllowed(accountId, personId);
   }
+}
+
+/**
+ * The state in Danish: an order that expired unpaid says so ("Udløbet"), and one whose payment
+ * came after it expired says the money went back ("Udløbet – betalingen er refunderet").
+ */
+function stateDa(state: OrderState, reason: Order['cancel_reason']): string {
+  if (reason === 'expired' && state === 'cancelled') return 'Udløbet';
+  if (reason === 'expired' && state === 'refunded') return 'Udløbet – betalingen er refunderet';
+  return ORDER_STATE_DA[state];
+}
+
+/**
+ * The refusal when a site holds what the order needs and has not given it back in time: which of
+ * the child's money it holds (`balance`: the canteen card's balance; `limit`: a spend limit's
+ * headroom) is in the details, so the portal can tell the guardian what to do — a bank card does
+ * not need the balance, but every order needs the limit.
+ */
+function heldOffline(held: ('balance' | 'limit')[]): KantineError {
+  const what = held.includes('limit')
+    ? "the school's till holds part of the child's spend limit and is offline: try again later, when the school is online"
+    : "the school's till holds the child's balance and is offline: pay by bank card, or try again later";
+  return new KantineError('funds_held_offline', what, held);
 }
 
 function orderOfIntent(intent: Intent): string {

@@ -1,10 +1,35 @@
 import { KantineError, type LinkMenu } from '@kantine/protocol';
 import type { Tx } from '../db/tx.ts';
+import { appendDown } from '../link/down-log.ts';
 import { putMenu } from './menus.ts';
 
-/** A site's kiosk made a menu (the link's `menu` change): kept as the site's menu for that place and date. */
-export async function applySiteMenu(t: Tx, site: string, menu: LinkMenu): Promise<void> {
+/**
+ * A site's kiosk made a menu (the link's `menu` change at `seq`): kept as the site's menu for that
+ * place and date, and the kiosk told it was taken (`menu_answer`). A refusal throws (the caller
+ * sets the change aside) and is told with `menuRefused`.
+ */
+export async function applySiteMenu(t: Tx, site: string, menu: LinkMenu, seq: number): Promise<void> {
   await putMenu(t, site, menu, 'kiosk');
+  await appendDown(t, site, {
+    kind: 'menu_answer',
+    up_seq: seq,
+    place_id: menu.place_id,
+    date: menu.date,
+    accepted: true,
+  });
+}
+
+/** Central refused a kiosk's menu: the kiosk is told why (the staff who sent it see it there). */
+export async function menuRefused(t: Tx, site: string, menu: LinkMenu, seq: number, code: string, message: string) {
+  await appendDown(t, site, {
+    kind: 'menu_answer',
+    up_seq: seq,
+    place_id: menu.place_id,
+    date: menu.date,
+    accepted: false,
+    code,
+    message: message.slice(0, 500),
+  });
 }
 
 /**

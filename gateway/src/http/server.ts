@@ -63,6 +63,7 @@ export function statusFor(code: string): number {
     case 'sale_already_voided':
     case 'void_too_late':
     case 'preorder_handed_out':
+    case 'preorder_wrong_day': // shopfix
       return 409;
     case 'internal_error':
       return 500;

@@ -247,6 +247,20 @@ export function registerTillApi(app: FastifyInstance, deps: TillApiDeps): void {
     return reply.status(202).send({ menu });
   });
 
+  /** shopfix: what became of the menu this till's place sent for a date (404 when none was sent from here). */
+  app.get('/api/tills/:till/menus/:date', async (req) => {
+    const { till } = tillSession(req);
+    const { date } = check(
+      Type.Object({ date: LocalDate }),
+      { date: (req.params as { date?: unknown }).date },
+      'invalid_request',
+    );
+    const placeId = ledger.catalogue.getTill(till)?.place_id as string;
+    const status = ledger.preorders.menuStatus(placeId, date);
+    if (!status) throw new KantineError('not_found', `no menu sent for ${date}`);
+    return status;
+  });
+
   /** The kitchen's list of paid orders for this till's place on a date (default today). */
   app.get('/api/tills/:till/preorders', async (req) => {
     const { till } = tillSession(req);

@@ -12,6 +12,16 @@ function preorderOf(row: PreorderRow): Preorder {
   return { ...row, lines: JSON.parse(row.lines) as SaleLine[] };
 }
 
+/** A menu the kiosk sent, and what central said of it (the till API's `GET …/menus/:date`). */
+export interface KioskMenuStatus {
+  date: string;
+  items: number;
+  state: 'sent' | 'accepted' | 'refused';
+  code: string | null;
+  message: string | null;
+  sent_at: string;
+}
+
 /** Pre-orders: paid in the webshop, handed out at the place. */
 export class Preorders {
   constructor(
@@ -31,24 +41,36 @@ export class Preorders {
       .run(o.id, o.account_id, o.place_id, JSON.stringify(o.lines), total, o.for_date);
   }
 
-  /** The child's paid orders to hand out at this place today (and any left from earlier days). */
+  /**
+   * The child's paid orders to hand out at this place today. Only today's: an order is handed out
+   * on its own day (one from an earlier day nobody collected is settled at central — refunded or
+   * kept as the municipality says — so handing it out later would give the food twice or free).
+   */
   openPreorders(accountId: string, placeId: string): Preorder[] {
     return this.d.db
       .prepare<[string, string, string], PreorderRow>(
-        `SELECT * FROM preorders WHERE account_id = ? AND place_id = ? AND state = 'paid' AND for_date <= ?
-         ORDER BY for_date, id`,
+        `SELECT * FROM preorders WHERE account_id = ? AND place_id = ? AND state = 'paid' AND for_date = ?
+         ORDER BY id`,
       )
       .all(accountId, placeId, localDate(this.d.clock.now()))
       .map(preorderOf);
   }
 
-  /** Staff handed a pre-order out at a till of its place. */
+  /**
+   * Staff handed a pre-order out at a till of its place, on its day (`preorder_wrong_day` on any
+   * other: an order for a later day is not the child's yet, one from an earlier day is settled).
+   */
   handOutPreorder(id: string, tillId: string, staffId: string | null): Preorder {
     return writeTransaction(this.d.db, () => {
       const till = this.catalogue.getTill(tillId);
       const row = this.d.db.prepare<[string], PreorderRow>('SELECT * FROM preorders WHERE id = ?').get(id);
       if (!row || !till || row.place_id !== till.place_id) throw new KantineError('preorder_not_found');
       if (row.state !== 'paid') throw new KantineError('preorder_handed_out');
+      const today = localDate(this.d.clock.now());
+      if (row.for_date !== today)
+        throw new KantineError('preorder_wrong_day', `the order is for ${row.for_date}, today is ${today}`, [
+          row.for_date,
+        ]);
       const at = nowIso(this.d.clock);
       this.d.db
         .prepare("UPDATE preorders SET state = 'handed_out', handed_out_at = ?, handed_out_by = ? WHERE id = ?")
@@ -121,7 +143,47 @@ export class Preorders {
     if (new Set(ids).size !== ids.length) throw new KantineError('webshop_menu_invalid', 'a product twice on the menu');
     if (Date.parse(menu.cancel_deadline) > Date.parse(menu.order_deadline))
       throw new KantineError('webshop_menu_invalid', 'the cancel deadline comes after the order deadline');
-    writeTransaction(this.d.db, () => escrow.enqueue({ kind: 'menu', menu }));
+    writeTransaction(this.d.db, () => {
+      escrow.enqueue({ kind: 'menu', menu });
+      const { up_seq } = this.d.db.prepare('SELECT up_seq FROM link_state').get() as { up_seq: number };
+      this.d.db
+        .prepare(
+          `INSERT INTO kiosk_menus (place_id, date, up_seq, items, state, code, message, sent_at)
+           VALUES (?, ?, ?, ?, 'sent', NULL, NULL, ?)
+           ON CONFLICT (place_id, date) DO UPDATE SET up_seq = excluded.up_seq, items = excluded.items,
+             state = 'sent', code = NULL, message = NULL, sent_at = excluded.sent_at`,
+        )
+        .run(place.id, date, up_seq, menu.items.length, nowIso(this.d.clock));
+    });
     return menu;
+  }
+
+  /**
+   * Central's answer to a menu this kiosk sent (the down change `menu_answer`): only the answer to
+   * the latest send of that place and date counts (an older one's is about a menu since replaced).
+   */
+  menuAnswer(a: {
+    up_seq: number;
+    place_id: string;
+    date: string;
+    accepted: boolean;
+    code?: string;
+    message?: string;
+  }) {
+    this.d.db
+      .prepare('UPDATE kiosk_menus SET state = ?, code = ?, message = ? WHERE place_id = ? AND date = ? AND up_seq = ?')
+      .run(a.accepted ? 'accepted' : 'refused', a.code ?? null, a.message ?? null, a.place_id, a.date, a.up_seq);
+  }
+
+  /** What became of the latest menu sent for a place and date: on its way, taken, or refused and why. */
+  menuStatus(placeId: string, date: string): KioskMenuStatus | null {
+    const row = this.d.db
+      .prepare<[string, string], KioskMenuStatus & { place_id: string }>(
+        'SELECT place_id, date, items, state, code, message, sent_at FROM kiosk_menus WHERE place_id = ? AND date = ?',
+      )
+      .get(placeId, date);
+    if (!row) return null;
+    const { place_id: _place, ...status } = row;
+    return status;
   }
 }

@@ -366,4 +366,20 @@ export const migrations: readonly string[] = [
   DROP INDEX entries_by_account;
   CREATE INDEX entries_by_account ON entries (account_id, created_at);
   `,
+  // 12 (shopfix; the 11th entry on this branch, 12 once 11 is merged before it): the menus this site's kiosk sent
+  // up the link, the latest per place and date, and central's answer (taken, or refused and why),
+  // so the kiosk says what became of it and not only that it left.
+  `
+  CREATE TABLE kiosk_menus (
+    place_id TEXT NOT NULL,
+    date     TEXT NOT NULL,
+    up_seq   INTEGER NOT NULL,
+    items    INTEGER NOT NULL,
+    state    TEXT NOT NULL CHECK (state IN ('sent', 'accepted', 'refused')),
+    code     TEXT,
+    message  TEXT,
+    sent_at  TEXT NOT NULL,
+    PRIMARY KEY (place_id, date)
+  ) STRICT;
+  `,
 ];

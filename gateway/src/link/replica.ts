@@ -57,7 +57,7 @@ export interface ReplicaStores {
   db: Database.Database;
   accounts: Pick<Accounts, 'replaceAccount' | 'putCard' | 'putBatch'>;
   entries: Pick<Entries, 'bookCentralEntry'>;
-  preorders: Pick<Preorders, 'putPreorder' | 'cancelPreorder'>;
+  preorders: Pick<Preorders, 'putPreorder' | 'cancelPreorder' | 'menuAnswer'>;
   /** Automatic top-up requests, marked by central's `topup_result` (issue 19). */
   topups?: Pick<Topups, 'settle'>;
 }
@@ -208,6 +208,9 @@ export class Replica {
         return;
       case 'preorder_cancel':
         this.stores.preorders.cancelPreorder(c.order_id);
+        return;
+      case 'menu_answer': // shopfix
+        this.stores.preorders.menuAnswer(c);
         return;
       case 'topup_result':
         if (!this.stores.topups) throw new KantineError('topup_not_found', 'this site keeps no top-up requests');

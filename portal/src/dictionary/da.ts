@@ -628,6 +628,16 @@ export const da = {
     intro: 'Henvendelser om børn, der ikke hører til en skole. Ingen skole ser dem: kommunen svarer og lukker dem her.',
     notice: 'Der er henvendelser om børn uden skole. Se dem under kommunen.',
   },
+  // shopfix: an order that expired unpaid, or whose payment came after it expired (and went back);
+  // a till holding the child's money offline (funds_held_offline): what the guardian can do.
+  shopfix_orders: {
+    expired: 'Udløbet',
+    expired_refunded: 'Udløbet – betalingen er refunderet',
+    held_balance:
+      'Skolens kasse har lige nu barnets saldo og er ikke forbundet til internettet (så kortet virker i kantinen uden net). Betal med betalingskort, eller prøv igen senere, når skolen er online.',
+    held_limit:
+      'Skolens kasse har lige nu en del af barnets forbrugsgrænse og er ikke forbundet til internettet (så kortet virker i kantinen uden net). Prøv igen senere, når skolen er online. Bliver det ved, så kontakt skolens kontor.',
+  },
 } as const;
 
 /** The shape every language's dictionary has (the Danish one's keys, with any text). */

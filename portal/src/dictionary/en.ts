@@ -629,4 +629,14 @@ export const en: Dictionary = {
       'Requests about children who belong to no school. No school office sees them: the municipality answers and closes them here.',
     notice: 'There are requests about children at no school. See them at the municipality’s office.',
   },
+  // shopfix: an order that expired unpaid, or whose payment came after it expired (and went back);
+  // a till holding the child's money offline (funds_held_offline): what the guardian can do.
+  shopfix_orders: {
+    expired: 'Expired',
+    expired_refunded: 'Expired – the payment was refunded',
+    held_balance:
+      "The school's till holds the child's balance just now and is not connected to the internet (so the card works in the canteen without it). Pay by bank card, or try again later, when the school is online.",
+    held_limit:
+      "The school's till holds part of the child's spend limit just now and is not connected to the internet (so the card works in the canteen without it). Try again later, when the school is online. If it goes on, contact the school office.",
+  },
 };

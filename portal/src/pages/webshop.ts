@@ -356,7 +356,14 @@ export function webshopPages(
     const summary: { field?: string; code?: string; text: string }[] = [];
     const refusal = extra.refusal;
     if (refusal) {
-      summary.push({ code: refusal.code, text: reasonOf(refusal.code, lang) });
+      // A till holding the child's money offline: what the guardian can do about it (shopfix).
+      const held =
+        refusal.code === 'funds_held_offline'
+          ? refusal.details.includes('limit')
+            ? t.shopfix_orders.held_limit
+            : t.shopfix_orders.held_balance
+          : undefined;
+      summary.push({ code: refusal.code, text: held ?? reasonOf(refusal.code, lang) });
       if (
         !rules.some((r) => r.code === refusal.code) &&
         refusal.code !== 'allergen_check' &&
@@ -416,7 +423,12 @@ export function webshopPages(
   const orderView = (t: Dictionary, lang: Lang, o: ShopOrder) => ({
     id: o.id,
     state: o.state,
-    state_label: t.orders.states[o.state],
+    state_label:
+      o.cancel_reason === 'expired' && o.state === 'cancelled'
+        ? t.shopfix_orders.expired
+        : o.cancel_reason === 'expired' && o.state === 'refunded'
+          ? t.shopfix_orders.expired_refunded
+          : t.orders.states[o.state],
     state_tone: TONE[o.state],
     place_label: o.place_name,
     date_label: dayLabel(o.date, lang),

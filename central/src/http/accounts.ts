@@ -1,7 +1,6 @@
 import { AccountBody, AccountPatch, check, KantineError } from '@kantine/protocol';
 import type { AccountService } from '../accounts/accounts.ts';
 import { checkLimits } from '../accounts/patch.ts';
-import { photoDataUrl } from '../accounts/photo.ts';
 import { actorOf, noteAudit } from './api.ts';
 import { Id, param, type Route } from './route.ts';
 
@@ -32,10 +31,7 @@ export function accountRoutes(accounts: AccountService): Route[] {
         // A guardian sets the child's choices; which school and club the card works at is the municipality's.
         if (body.sites && actor.kind === 'person' && actor.role !== 'admin')
           throw new KantineError('scope_denied', 'only an administrator moves an account to other sites');
-        // A photo is kept only as central makes it: a small square JPEG without metadata (a PNG
-        // label on an SVG or a text file is refused by its bytes).
-        if (typeof body.photo === 'string')
-          body.photo = await photoDataUrl(Buffer.from(body.photo.slice(body.photo.indexOf(',') + 1), 'base64'));
+        // The photo is made central's own (a small square JPEG, refused by its bytes) in `patch`.
         noteAudit(req, { groups: Object.keys(body).join(',') });
         await accounts.patch(id, body);
         return reply.status(204).send();

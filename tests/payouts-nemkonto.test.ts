@@ -332,6 +332,12 @@ test.serial(
       to: { kind: 'nemkonto' },
     });
     t.is(ok.status, 201, ok.text);
+    // The family's own history of the account says where it went.
+    const history = await call(r, r.anne, 'GET', '/api/accounts/konto-noah/audit');
+    t.true(
+      history.body.lines.some((l: { text_da: string }) => l.text_da === 'Bad om udbetaling til NemKonto'),
+      history.text,
+    );
     // A retry with the client's id is the same payout, booked once; the same id to a bank account is refused.
     const id = '0193a4b2-7c3d-7e8f-9a0b-1c2d3e4f5a6b';
     const first = await call(r, r.anne, 'POST', '/api/accounts/konto-noah/payouts', {

@@ -55,7 +55,9 @@ function words(action: string, target: Record<string, string>): { da: string; en
     case 'POST /api/accounts/:account/withdrawals':
       return { da: 'Hævede penge (udbetaling eller gebyr)', en: 'Withdrew money (a pay-out or a fee)' };
     case 'POST /api/accounts/:account/payouts':
-      return { da: 'Bad om udbetaling til bankkonto', en: 'Asked for a payout to a bank account' };
+      return target.to === 'nemkonto'
+        ? { da: 'Bad om udbetaling til NemKonto', en: 'Asked for a payout to NemKonto' }
+        : { da: 'Bad om udbetaling til bankkonto', en: 'Asked for a payout to a bank account' };
     case 'POST /api/accounts/:account/cards/:number/block':
       return { da: `Spærrede kortet${card}`, en: `Blocked the card${card}` };
     case 'POST /api/accounts/:account/cards/:number/unblock':

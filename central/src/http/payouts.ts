@@ -59,7 +59,7 @@ export function payoutRoutes(payouts: PayoutService): Route[] {
           amount_ore: body.amount_ore,
           to: body.to,
         });
-        noteAudit(req, { payout: payout.payout_id, batch: payout.batch_id });
+        noteAudit(req, { payout: payout.payout_id, batch: payout.batch_id, to: body.to.kind });
         return reply.status(201).send(payout);
       },
     },

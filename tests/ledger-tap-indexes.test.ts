@@ -18,7 +18,12 @@ function tempDir(t: import('ava').ExecutionContext): string {
 
 test("a till's latest decisions list sales, declines and balance checks together, newest first", (t) => {
   let now = Date.parse('2026-11-23T10:00:00Z');
-  const ledger = new Ledger(join(tempDir(t), 'l.db'), { now: () => new Date((now += 1000)) });
+  // A second between taps, so their order is their time's.
+  const tick = () => {
+    now += 1000;
+    return new Date(now);
+  };
+  const ledger = new Ledger(join(tempDir(t), 'l.db'), { now: tick });
   t.teardown(() => ledger.close());
   seedFixture(ledger);
   const tap = (card: string, till = 'till-1') =>

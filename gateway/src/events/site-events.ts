@@ -8,6 +8,7 @@ import {
   type TapEvent,
 } from '@kantine/protocol';
 import type { MessageBus } from '../broker/bus.ts';
+import { EmbeddedBroker } from '../broker/embedded-broker.ts';
 import type { Clock } from '../clock.ts';
 import type { TapProcessor } from '../taps/processor.ts';
 
@@ -18,6 +19,12 @@ import type { TapProcessor } from '../taps/processor.ts';
  */
 export class SiteEvents {
   private stopped = false;
+  /**
+   * Whether a `tap` or `sale` event can reach anyone. On the embedded broker only integrations may
+   * subscribe to the events, so a site with none publishes no per-tap events (two QoS 1 publishes
+   * and serialisations per sale saved); an external broker has its own ACL, so there always.
+   */
+  private watched = true;
 
   constructor(
     private readonly bus: MessageBus,
@@ -29,8 +36,15 @@ export class SiteEvents {
 
   /** Publishes the processor's fresh decisions (not replays) as they are committed. */
   listen(processor: TapProcessor): void {
+    const integrations = processor.ledger.integrations;
+    const embedded = this.bus instanceof EmbeddedBroker;
+    // Asked again before every group commit's decisions go out (one indexed read per batch), so an
+    // integration added from the command line, a moment before it connects, gets every event.
+    processor.on('batch', () => {
+      this.watched = !embedded || integrations.anyActive();
+    });
     processor.on('decision', ({ decision, replay }) => {
-      if (!replay) this.decision(decision);
+      if (!replay && this.watched) this.decision(decision);
     });
   }
 

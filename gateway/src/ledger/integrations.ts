@@ -2,7 +2,21 @@ import { type Db, nowIso } from './db.ts';
 
 /** Integrations (Node-RED and the like) that may watch the site's events; secrets arrive hashed. */
 export class Integrations {
-  constructor(private readonly d: Db) {}
+  private readonly anyActiveStmt;
+
+  constructor(private readonly d: Db) {
+    this.anyActiveStmt = d.db
+      .prepare<[], number>('SELECT EXISTS (SELECT 1 FROM integrations WHERE revoked_at IS NULL)')
+      .pluck();
+  }
+
+  /**
+   * Whether any integration may connect (known and not revoked). On the embedded broker only an
+   * integration may subscribe to the site's events: without one, nobody can be listening.
+   */
+  anyActive(): boolean {
+    return this.anyActiveStmt.get() === 1;
+  }
 
   /** Adds (or re-keys, un-revoking) an integration. */
   putIntegration(i: { id: string; name: string; secret_hash: string }): void {

@@ -48,12 +48,33 @@ export class TapLog {
     return json;
   }
 
+  /**
+   * A till's latest decisions, newest first. The taps that made no sale are indexed by till
+   * (`taps_by_till`, partial); an approved tap is found through its sale's entry, which has the
+   * till and the same time (schema 12: one index page fewer per sale).
+   */
   recentDecisions(tillId: string, limit: number): Decision[] {
-    return this.d.db
-      .prepare<[string, number], { decision: string }>(
-        'SELECT decision FROM taps WHERE till_id = ? ORDER BY decided_at DESC, tap_id DESC LIMIT ?',
+    const n = Math.min(Math.max(limit, 1), 500);
+    type Row = { decision: string; decided_at: string; tap_id: string };
+    const { db } = this.d;
+    const unsold = db
+      .prepare<[string, number], Row>(
+        `SELECT decision, decided_at, tap_id FROM taps WHERE outcome <> 'approved' AND till_id = ?
+         ORDER BY decided_at DESC, tap_id DESC LIMIT ?`,
       )
-      .all(tillId, Math.min(Math.max(limit, 1), 500))
+      .all(tillId, n);
+    const sold = db
+      .prepare<[string, number], Row>(
+        `SELECT t.decision, t.decided_at, t.tap_id FROM entries e JOIN taps t ON t.tap_id = e.tap_id
+         WHERE e.till_id = ? AND e.kind = 'purchase' AND e.origin IS NULL AND t.outcome = 'approved'
+         ORDER BY e.created_at DESC, e.seq DESC LIMIT ?`,
+      )
+      .all(tillId, n);
+    const newestFirst = (a: Row, b: Row) =>
+      a.decided_at === b.decided_at ? (a.tap_id < b.tap_id ? 1 : -1) : a.decided_at < b.decided_at ? 1 : -1;
+    return [...unsold, ...sold]
+      .sort(newestFirst)
+      .slice(0, n)
       .map((r) => JSON.parse(r.decision) as Decision);
   }
 }

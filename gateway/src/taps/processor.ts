@@ -63,7 +63,7 @@ export class TapProcessor extends EventEmitter<TapProcessorEvents> {
   private readonly replies: ReaderReplies;
 
   constructor(
-    private readonly ledger: Ledger,
+    readonly ledger: Ledger,
     bus: MessageBus,
     private readonly site: string,
     private readonly maxBatch: number,

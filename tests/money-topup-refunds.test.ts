@@ -23,12 +23,12 @@ async function paymentOf(central: Central, intent: string): Promise<string> {
 
 /** The payment as the provider has it (its own API). */
 async function atProvider(r: TopupRig, payment: string): Promise<{ state: string; refunded_ore: number }> {
-  return (await r.psp.admin('GET', `/v1/payments/${payment}`)).body;
+  return (await r.psp.admin('GET', `/v1/payments/${payment}`)).body as { state: string; refunded_ore: number };
 }
 
 /** How many API requests central made to the provider, by `METHOD /path`. */
 async function calls(r: TopupRig): Promise<Record<string, number>> {
-  return (await r.psp.admin('GET', '/admin/calls')).body;
+  return (await r.psp.admin('GET', '/admin/calls')).body as Record<string, number>;
 }
 
 async function failureOf(r: TopupRig, intent: string, want: string): Promise<void> {
@@ -130,33 +130,30 @@ test.serial('an intent that expires is cancelled at the provider: the page left 
   t.is((await calls(r))[`GET /v1/payments/${payment}`] ?? 0, before);
 });
 
-test.serial(
-  'a top-up paid after its intent expired (the cancel unanswered) is refunded, not credited',
-  async (t) => {
-    t.timeout(120_000);
-    let offset = 0;
-    const clock = { now: () => new Date(Date.now() + offset) };
-    const r = await topupRig(t, { payments: { expire_after_minutes: 30, check_after_s: 60 }, clock });
-    const s = await startTopup(r, r.people.anne, 'konto-noah', 10_000);
-    const payment = await paymentOf(r.central, s.intent_id);
-    await r.psp.admin('POST', '/admin/faults', { api: { mode: '5xx', count: 1, match: '/cancel' } });
-    offset = 31 * 60_000;
-    await r.central.payments?.reconcile();
-    t.like(await r.central.payments?.get(s.intent_id), { state: 'expired', failure: null });
-    // The guardian had the page open and pays now; the webhook says so.
-    t.is((await r.psp.pay(s.checkout_url)).status, 303);
-    await failureOf(r, s.intent_id, 'paid_late_refunded');
-    t.is((await r.central.payments?.get(s.intent_id))?.state, 'expired');
-    t.is(await balance(r.central, 'konto-noah'), 0);
-    t.like(await atProvider(r, payment), { state: 'paid', refunded_ore: 10_000 });
-    const check = await call(r, r.finance, 'POST', `/api/payments/reconciliation/check?date=${today()}`);
-    t.is(check.status, 200, check.text);
-    t.like(
-      check.body.payments.find((p: { intent_id: string }) => p.intent_id === s.intent_id),
-      { reason: 'paid_late_refunded', provider_state: 'refunded' },
-    );
-  },
-);
+test.serial('a top-up paid after its intent expired (the cancel unanswered) is refunded, not credited', async (t) => {
+  t.timeout(120_000);
+  let offset = 0;
+  const clock = { now: () => new Date(Date.now() + offset) };
+  const r = await topupRig(t, { payments: { expire_after_minutes: 30, check_after_s: 60 }, clock });
+  const s = await startTopup(r, r.people.anne, 'konto-noah', 10_000);
+  const payment = await paymentOf(r.central, s.intent_id);
+  await r.psp.admin('POST', '/admin/faults', { api: { mode: '5xx', count: 1, match: '/cancel' } });
+  offset = 31 * 60_000;
+  await r.central.payments?.reconcile();
+  t.like(await r.central.payments?.get(s.intent_id), { state: 'expired', failure: null });
+  // The guardian had the page open and pays now; the webhook says so.
+  t.is((await r.psp.pay(s.checkout_url)).status, 303);
+  await failureOf(r, s.intent_id, 'paid_late_refunded');
+  t.is((await r.central.payments?.get(s.intent_id))?.state, 'expired');
+  t.is(await balance(r.central, 'konto-noah'), 0);
+  t.like(await atProvider(r, payment), { state: 'paid', refunded_ore: 10_000 });
+  const check = await call(r, r.finance, 'POST', `/api/payments/reconciliation/check?date=${today()}`);
+  t.is(check.status, 200, check.text);
+  t.like(
+    check.body.payments.find((p: { intent_id: string }) => p.intent_id === s.intent_id),
+    { reason: 'paid_late_refunded', provider_state: 'refunded' },
+  );
+});
 
 test.serial('a webhook sent again for a settled intent is verified but asks the provider nothing', async (t) => {
   t.timeout(120_000);
@@ -171,7 +168,10 @@ test.serial('a webhook sent again for a settled intent is verified but asks the 
   await r.psp.pay(declined.checkout_url, '4000000000000002');
   const declinedPayment = await paymentOf(r.central, declined.intent_id);
   await until(async () => {
-    const e = ((await r.psp.admin('GET', '/admin/webhooks')).body.events as { payment_id: string; deliveries: number }[])
+    const hooks = (await r.psp.admin('GET', '/admin/webhooks')).body as {
+      events: { payment_id: string; deliveries: number }[];
+    };
+    const e = hooks.events
       .filter((x) => x.payment_id === paidPayment || x.payment_id === declinedPayment)
       .map((x) => x.deliveries);
     return e.length === 2 && e.every((d) => d === 2) ? true : undefined;

@@ -159,7 +159,11 @@ export class NexiAdapter implements PspAdapter {
     if (cancelled > 0 || field(p, 'terminated') !== undefined) state = 'cancelled';
     else if ((amount_ore > 0 && charged >= amount_ore) || cardChecked) state = 'paid';
     // A paid payment is what was charged (the amount the provider took), not the order's amount.
-    const status: PaymentStatus = { payment_id, state, amount_ore: state === 'paid' && charged > 0 ? charged : amount_ore };
+    const status: PaymentStatus = {
+      payment_id,
+      state,
+      amount_ore: state === 'paid' && charged > 0 ? charged : amount_ore,
+    };
     const refunded = num(field(p, 'summary', 'refundedAmount'));
     if (refunded > 0) status.refunded_ore = refunded;
     if (state === 'paid' && typeof subscriptionId === 'string') {

@@ -108,6 +108,19 @@ export class AutoTopupService {
         this.onError?.(new Error('a paid agreement checkout without a card agreement'), intent.id);
         return;
       }
+      // The guardian cancelled the account's agreement after this checkout began: a checkout that
+      // completes late must not make it again. The card it kept is revoked at the provider.
+      await lockAccount(t, intent.account_id);
+      const [cancelledSince] = await t.sql.query(
+        `SELECT 1 FROM autotopup_agreements WHERE account_id = $1 AND state = 'cancelled' AND updated_at >= $2`,
+        [intent.account_id, intent.created_at],
+      );
+      if (cancelledSince) {
+        await queueRevocation(t, { provider: intent.provider, provider_agreement_id: status.agreement.id });
+        await t.sql.query(`UPDATE payment_intents SET failure = 'agreement_cancelled' WHERE id = $1`, [intent.id]);
+        this.onQueued?.();
+        return;
+      }
       await this.activateIn(t, {
         account_id: intent.account_id,
         person_id: intent.person_id,
@@ -256,6 +269,9 @@ export class AutoTopupService {
       return row;
     });
     this.onQueued?.();
+    // A checkout still open for this account (a new card, say) is voided at the provider; one that
+    // completes anyway is refused by the agreement's onPaid (the cancel came after it began).
+    await this.payments?.cancelOpen(accountId, 'agreement');
     return cancelled;
   }
 

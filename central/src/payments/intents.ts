@@ -514,6 +514,25 @@ export class PaymentIntents {
     return claimed.length;
   }
 
+  /**
+   * Voids at the provider the account's checkouts of `purpose` still open (the guardian cancelled
+   * what they were for). An unanswered cancel is left: what the checkout does when paid decides.
+   */
+  async cancelOpen(account_id: string, purpose: IntentPurpose): Promise<void> {
+    const open = await this.store.db.query<IntentRow>(
+      `SELECT * FROM payment_intents WHERE account_id = $1 AND purpose = $2 AND state = 'pending'`,
+      [account_id, purpose],
+    );
+    for (const i of open) {
+      try {
+        const status = await this.adapter.cancelPayment(i.provider_payment_id as string);
+        await this.applyAndFollow(i.id, status, false);
+      } catch (err) {
+        if (!isProviderUnreachable(err)) this.onProblem?.(`cancel: ${(err as Error).message}`, i.id);
+      }
+    }
+  }
+
   /** An intent still `created` at its first check never got a checkout (the process stopped between): expired. */
   private async expireUnsent(id: string): Promise<void> {
     await this.store.tx(async (t) => {

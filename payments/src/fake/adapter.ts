@@ -87,7 +87,7 @@ export class FakePspAdapter implements PspAdapter {
     const failure = field(res.body, 'failure');
     if ((declineReasons as readonly unknown[]).includes(failure)) status.failure = failure as DeclineReason;
     const refunded = field(res.body, 'refunded_ore');
-    if (Number.isSafeInteger(refunded)) status.refunded_ore = refunded as number;
+    if (Number.isSafeInteger(refunded) && (refunded as number) > 0) status.refunded_ore = refunded as number;
     return status;
   }
 

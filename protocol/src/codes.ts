@@ -763,6 +763,13 @@ export const codes = {
     da: 'Grænsen for besked om lav saldo skal være hele kroner mellem 1 og 1.000',
     en: 'The low-balance alert threshold must be whole kroner between 1 and 1,000',
   },
+  // moneyfix:
+  payment_amount_mismatch: {
+    kind: 'error',
+    da: 'Betalingsudbyderen trak et andet beløb end bedt om; beløbet er sendt retur',
+    en: 'The payment provider took another amount than asked; it was refunded',
+    action_en: 'Nothing was credited and the refund was made at the provider; reconciliation lists the payment.',
+  },
 } as const satisfies Record<string, CodeInfo>;
 
 export type Code = keyof typeof codes;

@@ -432,6 +432,7 @@ export class AutoTopupService {
         card,
       ]);
     let payment_id: string;
+    let taken: number;
     try {
       const paid = await psp.chargeAgreement({
         agreement_id: card,
@@ -439,6 +440,7 @@ export class AutoTopupService {
         idempotency_key: `autotopup:${charge.trigger_entry_id}`,
       });
       payment_id = paid.payment_id;
+      taken = paid.amount_ore;
     } catch (err) {
       if (isProviderUnreachable(err)) {
         await this.later(charge);
@@ -446,6 +448,24 @@ export class AutoTopupService {
       }
       const code: Code = isDeclined(err) ? err.code : 'payment_declined';
       await this.store.tx((t) => this.fail(t, charge, code));
+      return true;
+    }
+    if (taken !== charge.amount_ore) {
+      // The provider took another amount than the agreement's: never credited, never guessed —
+      // given back (all of it, once by its key), the charge failed with the reason; a refund not
+      // answered is asked again at the next try (the charge's key replays the same payment).
+      this.onError?.(new Error(`the provider took ${taken} øre, the charge asked ${charge.amount_ore}`), charge.id);
+      await this.store.db.query(`UPDATE autotopup_charges SET payment_id = $2 WHERE id = $1 AND state = 'pending'`, [
+        charge.id,
+        payment_id,
+      ]);
+      try {
+        await psp.refund(payment_id, taken, `autotopup-mismatch:${charge.id}`);
+      } catch (err) {
+        await this.later(charge);
+        throw err;
+      }
+      await this.store.tx((t) => this.fail(t, charge, 'payment_amount_mismatch'));
       return true;
     }
     const depositId = `autotopup-${charge.id}`;

@@ -219,16 +219,26 @@ export class AutoTopupService {
       id = live.id;
       await t.sql.query(
         `UPDATE autotopup_agreements SET provider = $2, provider_agreement_id = $3, card_expiry = $4, amount_ore = $5,
-           person_id = $6, state = 'active', failures = 0, expiry_warned_for = NULL, updated_at = $7 WHERE id = $1`,
-        [id, input.provider, input.agreement.id, input.agreement.card_expiry, input.amount_ore, input.person_id, t.now],
+           person_id = $6, state = 'active', failures = 0, expiry_warned_for = NULL, updated_at = $7, card_last4 = $8
+         WHERE id = $1`,
+        [
+          id,
+          input.provider,
+          input.agreement.id,
+          input.agreement.card_expiry,
+          input.amount_ore,
+          input.person_id,
+          t.now,
+          last4Of(input.agreement),
+        ],
       );
       await queueRevocation(t, live);
     } else {
       id = randomUUID();
       await t.sql.query(
         `INSERT INTO autotopup_agreements (id, account_id, person_id, amount_ore, provider, provider_agreement_id,
-           card_expiry, state, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', $8, $8)`,
+           card_expiry, state, created_at, updated_at, card_last4)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', $8, $8, $9)`,
         [
           id,
           input.account_id,
@@ -238,6 +248,7 @@ export class AutoTopupService {
           input.agreement.id,
           input.agreement.card_expiry,
           t.now,
+          last4Of(input.agreement),
         ],
       );
     }
@@ -642,12 +653,17 @@ export class AutoTopupService {
     let warned = 0;
     for (const r of rows) {
       const done = await this.store.tx(async (t) => {
-        const [a] = await t.sql.query<{ card_expiry: string; first_name: string; email: string | null }>(
+        const [a] = await t.sql.query<{
+          card_expiry: string;
+          card_last4: string | null;
+          first_name: string;
+          email: string | null;
+        }>(
           `UPDATE autotopup_agreements g SET expiry_warned_for = g.card_expiry
            FROM accounts a, people p
            WHERE g.id = $1 AND a.id = g.account_id AND p.id = g.person_id
              AND g.expiry_warned_for IS DISTINCT FROM g.card_expiry
-           RETURNING g.card_expiry, a.first_name, p.email`,
+           RETURNING g.card_expiry, g.card_last4, a.first_name, p.email`,
           [r.id],
         );
         if (!a) return false;
@@ -657,7 +673,13 @@ export class AutoTopupService {
             t.sql,
             t.now,
             a.email,
-            { type: 'card_expiring', child_name: a.first_name, expires_month: month, expires_year: year },
+            {
+              type: 'card_expiring',
+              child_name: a.first_name,
+              expires_month: month,
+              expires_year: year,
+              ...(a.card_last4 ? { card_last4: a.card_last4 } : {}),
+            },
             { key: `${r.id}:${a.card_expiry}` },
           );
         return true;
@@ -765,6 +787,11 @@ async function queueRevocation(t: Tx, a: Pick<Agreement, 'provider' | 'provider_
      VALUES ($1, $2, $3, $3) ON CONFLICT DO NOTHING`,
     [a.provider, a.provider_agreement_id, t.now],
   );
+}
+
+/** The stored card's last four digits as the provider told them, or null. */
+function last4Of(a: CardAgreement): string | null {
+  return a.card_last4 !== undefined && /^[0-9]{4}$/.test(a.card_last4) ? a.card_last4 : null;
 }
 
 /** As MoneyService.deposit sees it: a blocked card and no active one. */

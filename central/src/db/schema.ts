@@ -687,6 +687,15 @@ export const migrations: readonly string[] = [
   `
   ALTER TABLE autotopup_charges ADD COLUMN provider_agreement_id text;
   `,
+  // 19: nemkonto's (payouts). Empty in the moneyfix branch so that its own is number 20; a merge takes nemkonto's.
+  `
+  SELECT 1;
+  `,
+  // 20 (moneyfix): the stored card's last four digits, as the provider tells them (null: it did
+  // not), for the guardian's mails (the card-expiry warning names the card).
+  `
+  ALTER TABLE autotopup_agreements ADD COLUMN card_last4 text CHECK (card_last4 ~ '^[0-9]{4}$');
+  `,
 ];
 
 /** Brings the database to this program's schema (or to `upTo` migrations: tests of a conversion). */

@@ -5,52 +5,11 @@
  * reconciliation. A raw site (the link's own messages) asks after a purchase under the
  * threshold; the fake provider runs as its own process.
  */
-import type { LinkDown, UnsequencedUp, UpChange } from '@kantine/protocol';
-import test, { type ExecutionContext } from 'ava';
+import test from 'ava';
 import { DateTime } from 'luxon';
-import { ACCOUNT, API_KEY, autotopupRig, makeAgreement, type Rig } from './helpers/autotopup.ts';
-import { siteLogin } from './helpers/central.ts';
-import { until } from './helpers/wait.ts';
+import { ACCOUNT, API_KEY, autotopupRig, makeAgreement, type Rig, rawSite } from './helpers/autotopup.ts';
 
 const SITE = 'atskolen';
-type Result = Extract<Extract<LinkDown, { t: 'changes' }>['changes'][number], { kind: 'topup_result' }>;
-
-/** A raw site: a sale and its top-up request, and central's answer. */
-async function rawSite(t: ExecutionContext, rig: Rig) {
-  const { secret } = await rig.central.addSite(SITE);
-  const { client, got } = await siteLogin(t, rig.central, SITE, secret);
-  const up = (msg: unknown) => client.publishAsync(`kantine/link/${SITE}/up`, JSON.stringify(msg), { qos: 1 });
-  await up({ v: 1, t: 'hello', down_cursor: 0, up_seq: 0 });
-  let seq = 0;
-  return {
-    async saleAndRequest(sale: string, request: string, amount_ore: number): Promise<Result> {
-      const changes: UnsequencedUp[] = [
-        {
-          kind: 'entry',
-          entry: {
-            id: sale,
-            account_id: ACCOUNT,
-            kind: 'purchase',
-            amount_ore: -amount_ore,
-            place_kind: 'school',
-            budgets: ['balance'],
-            created_at: new Date().toISOString(),
-          },
-        },
-        { kind: 'topup', request_id: request, account_id: ACCOUNT, entry_id: sale },
-      ];
-      await up({ v: 1, t: 'changes', changes: changes.map((c) => ({ ...c, seq: ++seq })) as UpChange[] });
-      return until(
-        async () =>
-          got
-            .flatMap((m) => (m.t === 'changes' ? m.changes.filter((c): c is Result => c.kind === 'topup_result') : []))
-            .find((r) => r.request_id === request),
-        `the answer to ${request}`,
-        30_000,
-      );
-    },
-  };
-}
 
 async function providerPayment(rig: Rig, payment: string): Promise<{ amount_ore: number; refunded_ore: number }> {
   const res = await fetch(`${rig.provider.url}/v1/payments/${payment}`, {
@@ -68,7 +27,7 @@ test.serial('a charge the provider took for another amount is refunded, not cred
     await rig.provider.admin(`/admin/agreements/${agreement.provider_agreement_id}`, { charge_amount_ore: 25_000 }),
     204,
   );
-  const site = await rawSite(t, rig);
+  const site = await rawSite(t, rig, SITE);
   const answer = await site.saleAndRequest('salg-1', 'anmodning-1', 1_200); // 60 → 48 kr
   t.like(answer, { outcome: 'failed', code: 'payment_amount_mismatch' });
   t.is(Number((await central.accounts.get(ACCOUNT))?.balance_ore), 4_800, 'nothing credited');

@@ -398,6 +398,7 @@ export class AutoTopupService {
   async work(): Promise<number> {
     if (!this.psp) return 0;
     await this.revokeDue();
+    await this.answerOverdue();
     const { db, clock } = this.store;
     const now = clock.now();
     const claimed = await db.query<
@@ -422,6 +423,33 @@ export class AutoTopupService {
       }
     }
     return settled;
+  }
+
+  /**
+   * A site keeps one request per account open until central answers it. A charge whose outcome is
+   * still unknown after `answer_within_ms` (the provider unreachable all along) is answered as
+   * failed (`payment_provider_unreachable`), once, so the site may ask again after a later
+   * purchase (central answers `autotopup_in_flight` while this charge is unresolved). Central keeps
+   * asking the provider with the same key; its final answer goes down too (the site ignores a
+   * second answer, and a deposit reaches it as any deposit does). Returns how many were answered.
+   */
+  async answerOverdue(): Promise<number> {
+    return this.store.tx(async (t) => {
+      const overdue = await t.sql.query<{ site_id: string; request_id: string }>(
+        `UPDATE autotopup_charges SET site_answered_at = $1
+         WHERE state = 'pending' AND site_answered_at IS NULL AND created_at <= $2
+         RETURNING site_id, request_id`,
+        [t.now, new Date(t.now.getTime() - this.config.answer_within_ms)],
+      );
+      for (const o of overdue)
+        await appendDown(t, o.site_id, {
+          kind: 'topup_result',
+          request_id: o.request_id,
+          outcome: 'failed',
+          code: 'payment_provider_unreachable',
+        });
+      return overdue.length;
+    });
   }
 
   private async chargeOne(

@@ -692,9 +692,11 @@ export const migrations: readonly string[] = [
   SELECT 1;
   `,
   // 20 (moneyfix): the stored card's last four digits, as the provider tells them (null: it did
-  // not), for the guardian's mails (the card-expiry warning names the card).
+  // not), for the guardian's mails (the card-expiry warning names the card); when a charge whose
+  // outcome stayed unknown was answered to its site (so the site may ask again).
   `
   ALTER TABLE autotopup_agreements ADD COLUMN card_last4 text CHECK (card_last4 ~ '^[0-9]{4}$');
+  ALTER TABLE autotopup_charges ADD COLUMN site_answered_at timestamptz;
   `,
 ];
 

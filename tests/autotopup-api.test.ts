@@ -62,7 +62,13 @@ test.serial('a guardian makes, reads and cancels the agreement; everyone else is
     const res = await call(r, anne, 'GET', URL_EMMA);
     return res.body.agreement ? res.body : undefined;
   }, 'the agreement made from the provider’s answer');
-  t.like(made.agreement, { state: 'active', amount_ore: 20_000, threshold_ore: 5_000, card_expiry: '2030-12' });
+  t.like(made.agreement, {
+    state: 'active',
+    amount_ore: 20_000,
+    threshold_ore: 5_000,
+    card_expiry: '2030-12',
+    card_last4: '0001',
+  });
 
   const cancelled = await call(r, anne, 'DELETE', URL_EMMA);
   t.is(cancelled.status, 200, cancelled.text);

@@ -30,6 +30,8 @@ export interface Agreement {
   provider: string;
   provider_agreement_id: string;
   card_expiry: string;
+  /** The stored card's last four digits, when the provider told them. */
+  card_last4: string | null;
   state: AgreementState;
   failures: number;
   created_at: Date;
@@ -60,7 +62,7 @@ const RETRY_MAX_MS = 3_600_000;
 const CHARGES_PER_TICK = 20;
 
 const AGREEMENT_COLUMNS = `id, account_id, person_id, amount_ore::int AS amount_ore, threshold_ore::int AS threshold_ore,
-  provider, provider_agreement_id, card_expiry, state, failures, created_at, updated_at`;
+  provider, provider_agreement_id, card_expiry, card_last4, state, failures, created_at, updated_at`;
 const CHARGE_COLUMNS = `id, account_id, agreement_id, site_id, request_id, trigger_entry_id, amount_ore::int AS amount_ore,
   state, reason, payment_id, deposit_entry_id, attempts, created_at, settled_at`;
 

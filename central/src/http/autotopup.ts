@@ -28,6 +28,7 @@ const agreementView = (a: Agreement) => ({
   amount_ore: Number(a.amount_ore),
   threshold_ore: Number(a.threshold_ore),
   card_expiry: a.card_expiry,
+  card_last4: a.card_last4,
   failures: a.failures,
   created_at: a.created_at.toISOString(),
   updated_at: a.updated_at.toISOString(),

@@ -58,6 +58,7 @@ test.serial(
     const mail = await rig.catcher.mail(0);
     t.is(mail.envelope.to[0], GUARDIAN_EMAIL);
     t.regex(mail.subject, /Dit betalingskort udløber snart/);
+    t.regex(mail.text, /•••• 0001/, 'the card named by its last four digits');
 
     // A new card far from its end: nothing to warn about; the agreement keeps its id.
     const renewed = await makeAgreement(rig, 20_000, '4571000000000001', '12/39');

@@ -84,6 +84,14 @@ async function startNexi() {
     reply.status(204).send(),
   );
   app.post<{ Params: { id: string } }>('/v1/charges/:id/refunds', async () => ({ refundId: 'refund-1' }));
+  // Terminate: only a checkout not completed (nothing charged); a completed one is refused with 400.
+  app.put<{ Params: { id: string } }>('/v1/payments/:id/terminate', async (req, reply) => {
+    const p = payments.get(req.params.id) as { summary?: { chargedAmount?: number }; terminated?: string } | undefined;
+    if (!p) return reply.status(404).send();
+    if ((p.summary?.chargedAmount ?? 0) > 0) return reply.status(400).send({ message: 'Payment is completed' });
+    p.terminated = '2026-12-07T10:00:00Z';
+    return reply.status(204).send();
+  });
 
   await app.listen({ host: '127.0.0.1', port: 0 });
   const { port } = app.server.address() as { port: number };
@@ -246,7 +254,7 @@ test.serial(
       payment_id: paymentId,
       state: 'paid',
       amount_ore: 20_000,
-      agreement: { id: 'ucof-1', card_expiry: '2028-08' },
+      agreement: { id: 'ucof-1', card_expiry: '2028-08', card_last4: '0001' },
     });
     t.is(last()?.url, '/v1/unscheduledsubscriptions/ucof-1');
   },
@@ -413,5 +421,29 @@ test.serial(
     t.is(req?.url, '/v1/charges/charge-abc/refunds');
     t.is(req?.headers['idempotency-key'], 'refund-key-1');
     t.deepEqual(req?.body, { amount: 2_500, orderItems: topUpOrder(2_500, 'p-refund').items });
+  },
+);
+
+test.serial(
+  'cancel terminates a checkout not completed; a completed one stays paid (the fetch after says so)',
+  async (t) => {
+    nexi.payments.set('p-open', {
+      paymentId: 'p-open',
+      summary: {},
+      orderDetails: { amount: 5_000, currency: 'DKK', reference: 'int_0009' },
+    });
+    t.like(await adapter.cancelPayment('p-open'), { payment_id: 'p-open', state: 'cancelled' });
+    t.true(nexi.requests.some((r) => r.method === 'PUT' && r.url === '/v1/payments/p-open/terminate'));
+    nexi.payments.set('p-done', {
+      paymentId: 'p-done',
+      summary: { chargedAmount: 5_000, refundedAmount: 5_000 },
+      orderDetails: { amount: 5_000, currency: 'DKK', reference: 'int_0010' },
+    });
+    t.deepEqual(await adapter.cancelPayment('p-done'), {
+      payment_id: 'p-done',
+      state: 'paid',
+      amount_ore: 5_000,
+      refunded_ore: 5_000,
+    });
   },
 );

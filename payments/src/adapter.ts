@@ -37,6 +37,8 @@ export interface CardAgreement {
   id: string;
   /** `YYYY-MM`, the last month the card works; warn the guardian before it passes. */
   card_expiry: string;
+  /** The card number's last 4 digits, when the provider tells them (for the guardian's mails). */
+  card_last4?: string;
 }
 
 export interface PaymentStatus {
@@ -47,6 +49,8 @@ export interface PaymentStatus {
   agreement?: CardAgreement;
   /** Why it failed, as one of our codes (failed payments only). */
   failure?: DeclineReason;
+  /** How much of a paid payment has been given back (øre), when the provider tells it. */
+  refunded_ore?: number;
 }
 
 export interface ChargeAgreementInput {
@@ -59,6 +63,7 @@ export interface ChargeAgreementInput {
 export interface Charge {
   payment_id: string;
   state: 'paid';
+  /** What the provider says it took: the caller compares it with what it asked. */
   amount_ore: number;
 }
 
@@ -89,6 +94,12 @@ export interface PspAdapter {
   /** A merchant-initiated charge on a stored card. Throws a decline code or `payment_provider_unreachable`. */
   chargeAgreement(input: ChargeAgreementInput): Promise<Charge>;
   revokeAgreement(agreement_id: string): Promise<void>;
+  /**
+   * Cancels (voids) a payment whose checkout was never finished, so that a page left open cannot
+   * be paid later. Returns the payment as it is afterwards: `cancelled`, or `paid` when the buyer
+   * was quicker (then it is the caller's to refund).
+   */
+  cancelPayment(payment_id: string): Promise<PaymentStatus>;
   /** Gives money back on a paid payment; with a key, a retry after a timeout refunds once. */
   refund(payment_id: string, amount_ore: number, idempotency_key?: string): Promise<Refund>;
 }

@@ -792,6 +792,13 @@ export const codes = {
     action_da: 'Ordren kan kun udleveres på den dag, den er bestilt til.',
     action_en: 'An order can be handed out only on the day it was ordered for.',
   },
+  // moneyfix:
+  payment_amount_mismatch: {
+    kind: 'error',
+    da: 'Betalingsudbyderen trak et andet beløb end bedt om; beløbet er sendt retur',
+    en: 'The payment provider took another amount than asked; it was refunded',
+    action_en: 'Nothing was credited and the refund was made at the provider; reconciliation lists the payment.',
+  },
 } as const satisfies Record<string, CodeInfo>;
 
 export type Code = keyof typeof codes;

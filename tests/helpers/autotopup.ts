@@ -5,12 +5,13 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import type { Central } from '@kantine/central';
+import type { LinkDown, UnsequencedUp, UpChange } from '@kantine/protocol';
 import type { ExecutionContext } from 'ava';
-import { startCentral, type TestCentral } from './central.ts';
+import { siteLogin, startCentral, type TestCentral } from './central.ts';
 import { freePort, spawnService, stopGracefully } from './process.ts';
 import { spawnFakePsp } from './psp.ts';
 import { startSite, type TestSite } from './site.ts';
-import { eventually } from './wait.ts';
+import { eventually, until } from './wait.ts';
 
 /** An agreement as central keeps it. */
 export type Agreement = NonNullable<Awaited<ReturnType<Central['autotopup']['agreement']>>>;
@@ -189,4 +190,43 @@ export async function linkedGateway(t: ExecutionContext, rig: Rig, siteId = 'ats
     "Freja's account at the site",
   );
   return site;
+}
+
+/** A site's answer from central to a top-up request. */
+export type TopupResult = Extract<Extract<LinkDown, { t: 'changes' }>['changes'][number], { kind: 'topup_result' }>;
+
+/** A raw site over the link (its own messages, no gateway): a sale and its top-up request, and central's answers. */
+export async function rawSite(t: ExecutionContext, rig: Rig, site: string) {
+  const { secret } = await rig.central.addSite(site);
+  const { client, got } = await siteLogin(t, rig.central, site, secret);
+  const up = (msg: unknown) => client.publishAsync(`kantine/link/${site}/up`, JSON.stringify(msg), { qos: 1 });
+  await up({ v: 1, t: 'hello', down_cursor: 0, up_seq: 0 });
+  let seq = 0;
+  return {
+    async saleAndRequest(sale: string, request: string, amount_ore: number): Promise<TopupResult> {
+      const changes: UnsequencedUp[] = [
+        {
+          kind: 'entry',
+          entry: {
+            id: sale,
+            account_id: ACCOUNT,
+            kind: 'purchase',
+            amount_ore: -amount_ore,
+            place_kind: 'school',
+            budgets: ['balance'],
+            created_at: new Date().toISOString(),
+          },
+        },
+        { kind: 'topup', request_id: request, account_id: ACCOUNT, entry_id: sale },
+      ];
+      await up({ v: 1, t: 'changes', changes: changes.map((c) => ({ ...c, seq: ++seq })) as UpChange[] });
+      return until(async () => this.answers(request)[0], `the answer to ${request}`, 30_000);
+    },
+    /** Every answer central sent down to `request`, in order. */
+    answers(request: string): TopupResult[] {
+      return got
+        .flatMap((m) => (m.t === 'changes' ? m.changes.filter((c): c is TopupResult => c.kind === 'topup_result') : []))
+        .filter((r) => r.request_id === request);
+    },
+  };
 }

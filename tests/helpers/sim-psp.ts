@@ -27,7 +27,8 @@ export interface SimPayment {
   id: string;
   intent_id: string;
   amount_ore: number;
-  state: 'pending' | 'paid' | 'failed';
+  /** `cancelled`: central voided the checkout (its intent expired); `refunded`: paid and given back. */
+  state: 'pending' | 'paid' | 'failed' | 'cancelled' | 'refunded';
 }
 
 export interface SimPspFaults {
@@ -83,10 +84,18 @@ export class SimPsp implements PspAdapter {
     if (!p) throw new KantineError('payment_not_found');
     return {
       payment_id: p.id,
-      state: p.state,
+      state: p.state === 'refunded' ? 'paid' : p.state,
       amount_ore: p.amount_ore,
       ...(p.state === 'failed' ? { failure: 'payment_declined' as const } : {}),
+      ...(p.state === 'refunded' ? { refunded_ore: p.amount_ore } : {}),
     };
+  }
+
+  async cancelPayment(payment_id: string): Promise<PaymentStatus> {
+    this.reachable();
+    const p = this.payments.get(payment_id);
+    if (p?.state === 'pending') p.state = 'cancelled';
+    return this.getPayment(payment_id);
   }
 
   verifyWebhook(headers: WebhookHeaders, rawBody: Buffer | string): WebhookEvent {
@@ -101,8 +110,14 @@ export class SimPsp implements PspAdapter {
     throw new Error('the simulation makes no card-on-file agreements');
   }
 
-  async refund(): Promise<Refund> {
-    throw new Error('the simulation makes no refunds');
+  /** Central gives back a payment it will not credit (one paid after its intent expired): all of it, once. */
+  async refund(payment_id: string, amount_ore: number): Promise<Refund> {
+    this.reachable();
+    const p = this.payments.get(payment_id);
+    if (!p || (p.state !== 'paid' && p.state !== 'refunded') || amount_ore !== p.amount_ore)
+      throw new Error(`the simulation refunds whole paid payments only (${payment_id})`);
+    p.state = 'refunded';
+    return { refund_id: `refund-${payment_id}`, amount_ore };
   }
 
   /** The guardian pays (or the card is declined) on the hosted page: the provider's truth changes, a webhook goes out. */

@@ -30,6 +30,8 @@ export interface Agreement {
   provider: string;
   provider_agreement_id: string;
   card_expiry: string;
+  /** The stored card's last four digits, when the provider told them. */
+  card_last4: string | null;
   state: AgreementState;
   failures: number;
   created_at: Date;
@@ -60,7 +62,7 @@ const RETRY_MAX_MS = 3_600_000;
 const CHARGES_PER_TICK = 20;
 
 const AGREEMENT_COLUMNS = `id, account_id, person_id, amount_ore::int AS amount_ore, threshold_ore::int AS threshold_ore,
-  provider, provider_agreement_id, card_expiry, state, failures, created_at, updated_at`;
+  provider, provider_agreement_id, card_expiry, card_last4, state, failures, created_at, updated_at`;
 const CHARGE_COLUMNS = `id, account_id, agreement_id, site_id, request_id, trigger_entry_id, amount_ore::int AS amount_ore,
   state, reason, payment_id, deposit_entry_id, attempts, created_at, settled_at`;
 
@@ -106,6 +108,19 @@ export class AutoTopupService {
       const amount = Number(intent.ref.amount_ore);
       if (!status.agreement || !intent.person_id || !Number.isSafeInteger(amount) || amount <= 0) {
         this.onError?.(new Error('a paid agreement checkout without a card agreement'), intent.id);
+        return;
+      }
+      // The guardian cancelled the account's agreement after this checkout began: a checkout that
+      // completes late must not make it again. The card it kept is revoked at the provider.
+      await lockAccount(t, intent.account_id);
+      const [cancelledSince] = await t.sql.query(
+        `SELECT 1 FROM autotopup_agreements WHERE account_id = $1 AND state = 'cancelled' AND updated_at >= $2`,
+        [intent.account_id, intent.created_at],
+      );
+      if (cancelledSince) {
+        await queueRevocation(t, { provider: intent.provider, provider_agreement_id: status.agreement.id });
+        await t.sql.query(`UPDATE payment_intents SET failure = 'agreement_cancelled' WHERE id = $1`, [intent.id]);
+        this.onQueued?.();
         return;
       }
       await this.activateIn(t, {
@@ -206,16 +221,26 @@ export class AutoTopupService {
       id = live.id;
       await t.sql.query(
         `UPDATE autotopup_agreements SET provider = $2, provider_agreement_id = $3, card_expiry = $4, amount_ore = $5,
-           person_id = $6, state = 'active', failures = 0, expiry_warned_for = NULL, updated_at = $7 WHERE id = $1`,
-        [id, input.provider, input.agreement.id, input.agreement.card_expiry, input.amount_ore, input.person_id, t.now],
+           person_id = $6, state = 'active', failures = 0, expiry_warned_for = NULL, updated_at = $7, card_last4 = $8
+         WHERE id = $1`,
+        [
+          id,
+          input.provider,
+          input.agreement.id,
+          input.agreement.card_expiry,
+          input.amount_ore,
+          input.person_id,
+          t.now,
+          last4Of(input.agreement),
+        ],
       );
       await queueRevocation(t, live);
     } else {
       id = randomUUID();
       await t.sql.query(
         `INSERT INTO autotopup_agreements (id, account_id, person_id, amount_ore, provider, provider_agreement_id,
-           card_expiry, state, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', $8, $8)`,
+           card_expiry, state, created_at, updated_at, card_last4)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', $8, $8, $9)`,
         [
           id,
           input.account_id,
@@ -225,6 +250,7 @@ export class AutoTopupService {
           input.agreement.id,
           input.agreement.card_expiry,
           t.now,
+          last4Of(input.agreement),
         ],
       );
     }
@@ -256,6 +282,9 @@ export class AutoTopupService {
       return row;
     });
     this.onQueued?.();
+    // A checkout still open for this account (a new card, say) is voided at the provider; one that
+    // completes anyway is refused by the agreement's onPaid (the cancel came after it began).
+    await this.payments?.cancelOpen(accountId, 'agreement');
     return cancelled;
   }
 
@@ -371,6 +400,7 @@ export class AutoTopupService {
   async work(): Promise<number> {
     if (!this.psp) return 0;
     await this.revokeDue();
+    await this.answerOverdue();
     const { db, clock } = this.store;
     const now = clock.now();
     const claimed = await db.query<
@@ -397,6 +427,33 @@ export class AutoTopupService {
     return settled;
   }
 
+  /**
+   * A site keeps one request per account open until central answers it. A charge whose outcome is
+   * still unknown after `answer_within_ms` (the provider unreachable all along) is answered as
+   * failed (`payment_provider_unreachable`), once, so the site may ask again after a later
+   * purchase (central answers `autotopup_in_flight` while this charge is unresolved). Central keeps
+   * asking the provider with the same key; its final answer goes down too (the site ignores a
+   * second answer, and a deposit reaches it as any deposit does). Returns how many were answered.
+   */
+  async answerOverdue(): Promise<number> {
+    return this.store.tx(async (t) => {
+      const overdue = await t.sql.query<{ site_id: string; request_id: string }>(
+        `UPDATE autotopup_charges SET site_answered_at = $1
+         WHERE state = 'pending' AND site_answered_at IS NULL AND created_at <= $2
+         RETURNING site_id, request_id`,
+        [t.now, new Date(t.now.getTime() - this.config.answer_within_ms)],
+      );
+      for (const o of overdue)
+        await appendDown(t, o.site_id, {
+          kind: 'topup_result',
+          request_id: o.request_id,
+          outcome: 'failed',
+          code: 'payment_provider_unreachable',
+        });
+      return overdue.length;
+    });
+  }
+
   private async chargeOne(
     charge: ChargeRow & { provider_agreement_id: string | null; asked_card: string | null; agreement_state: string },
   ): Promise<boolean> {
@@ -416,6 +473,7 @@ export class AutoTopupService {
         card,
       ]);
     let payment_id: string;
+    let taken: number;
     try {
       const paid = await psp.chargeAgreement({
         agreement_id: card,
@@ -423,6 +481,7 @@ export class AutoTopupService {
         idempotency_key: `autotopup:${charge.trigger_entry_id}`,
       });
       payment_id = paid.payment_id;
+      taken = paid.amount_ore;
     } catch (err) {
       if (isProviderUnreachable(err)) {
         await this.later(charge);
@@ -430,6 +489,24 @@ export class AutoTopupService {
       }
       const code: Code = isDeclined(err) ? err.code : 'payment_declined';
       await this.store.tx((t) => this.fail(t, charge, code));
+      return true;
+    }
+    if (taken !== charge.amount_ore) {
+      // The provider took another amount than the agreement's: never credited, never guessed —
+      // given back (all of it, once by its key), the charge failed with the reason; a refund not
+      // answered is asked again at the next try (the charge's key replays the same payment).
+      this.onError?.(new Error(`the provider took ${taken} øre, the charge asked ${charge.amount_ore}`), charge.id);
+      await this.store.db.query(`UPDATE autotopup_charges SET payment_id = $2 WHERE id = $1 AND state = 'pending'`, [
+        charge.id,
+        payment_id,
+      ]);
+      try {
+        await psp.refund(payment_id, taken, `autotopup-mismatch:${charge.id}`);
+      } catch (err) {
+        await this.later(charge);
+        throw err;
+      }
+      await this.store.tx((t) => this.fail(t, charge, 'payment_amount_mismatch'));
       return true;
     }
     const depositId = `autotopup-${charge.id}`;
@@ -606,12 +683,17 @@ export class AutoTopupService {
     let warned = 0;
     for (const r of rows) {
       const done = await this.store.tx(async (t) => {
-        const [a] = await t.sql.query<{ card_expiry: string; first_name: string; email: string | null }>(
+        const [a] = await t.sql.query<{
+          card_expiry: string;
+          card_last4: string | null;
+          first_name: string;
+          email: string | null;
+        }>(
           `UPDATE autotopup_agreements g SET expiry_warned_for = g.card_expiry
            FROM accounts a, people p
            WHERE g.id = $1 AND a.id = g.account_id AND p.id = g.person_id
              AND g.expiry_warned_for IS DISTINCT FROM g.card_expiry
-           RETURNING g.card_expiry, a.first_name, p.email`,
+           RETURNING g.card_expiry, g.card_last4, a.first_name, p.email`,
           [r.id],
         );
         if (!a) return false;
@@ -621,7 +703,13 @@ export class AutoTopupService {
             t.sql,
             t.now,
             a.email,
-            { type: 'card_expiring', child_name: a.first_name, expires_month: month, expires_year: year },
+            {
+              type: 'card_expiring',
+              child_name: a.first_name,
+              expires_month: month,
+              expires_year: year,
+              ...(a.card_last4 ? { card_last4: a.card_last4 } : {}),
+            },
             { key: `${r.id}:${a.card_expiry}` },
           );
         return true;
@@ -729,6 +817,11 @@ async function queueRevocation(t: Tx, a: Pick<Agreement, 'provider' | 'provider_
      VALUES ($1, $2, $3, $3) ON CONFLICT DO NOTHING`,
     [a.provider, a.provider_agreement_id, t.now],
   );
+}
+
+/** The stored card's last four digits as the provider told them, or null. */
+function last4Of(a: CardAgreement): string | null {
+  return a.card_last4 !== undefined && /^[0-9]{4}$/.test(a.card_last4) ? a.card_last4 : null;
 }
 
 /** As MoneyService.deposit sees it: a blocked card and no active one. */

@@ -17,6 +17,12 @@ export const AutotopupConfig = Type.Object(
     retry_ms: Type.Integer({ minimum: 100, maximum: 3_600_000, default: 30_000 }),
     /** Warn the guardian this many days before the stored card's last month ends. */
     expiry_warn_days: Type.Integer({ minimum: 1, maximum: 90, default: 30 }),
+    /**
+     * A charge whose outcome is still unknown after this long is answered to the site as failed
+     * (`payment_provider_unreachable`), so the site may ask again; central keeps asking the
+     * provider with the same key, and at most one charge per account stays in flight.
+     */
+    answer_within_ms: Type.Integer({ minimum: 1_000, maximum: 86_400_000, default: 600_000 }),
   },
   { additionalProperties: false, default: {} },
 );
@@ -29,4 +35,5 @@ export const AUTOTOPUP_DEFAULTS: AutotopupConfig = {
   max_amount_ore: 100_000,
   retry_ms: 30_000,
   expiry_warn_days: 30,
+  answer_within_ms: 600_000,
 };

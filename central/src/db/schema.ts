@@ -729,6 +729,17 @@ export const migrations: readonly string[] = [
   ALTER TABLE webshop_orders ADD COLUMN refund_failures integer NOT NULL DEFAULT 0;
   ALTER TABLE webshop_orders ADD COLUMN refund_retry_at timestamptz;
   `,
+  // 21 (moneyfix): the stored card's last four digits, as the provider tells them (null: it did
+  // not), for the guardian's mails (the card-expiry warning names the card); when a charge whose
+  // outcome stayed unknown was answered to its site (so the site may ask again); an index for the
+  // reconciler's refunds still to make.
+  `
+  ALTER TABLE autotopup_agreements ADD COLUMN card_last4 text CHECK (card_last4 ~ '^[0-9]{4}$');
+  ALTER TABLE autotopup_charges ADD COLUMN site_answered_at timestamptz;
+  -- The reconciler's other due list: payments of another amount whose refund is not yet confirmed.
+  CREATE INDEX payment_intents_refund_due ON payment_intents (next_check_at)
+    WHERE state = 'failed' AND failure = 'amount_mismatch';
+  `,
 ];
 
 /** Brings the database to this program's schema (or to `upTo` migrations: tests of a conversion). */

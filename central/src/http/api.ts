@@ -18,6 +18,7 @@ import type { Central } from '../central.ts';
 import type { HttpMetrics } from '../metrics/index.ts';
 import { restoreRoutes } from '../restore/routes.ts';
 import { accountRoutes } from './accounts.ts';
+import { autotopupRoutes } from './autotopup.ts';
 import { cardRoutes } from './cards.ts';
 import { catalogueRoutes } from './catalogue.ts';
 import { acceptForms, identityRoutes } from './identity.ts';
@@ -67,6 +68,7 @@ export function apiRoutes(central: Central, linkMessages: () => number, log?: Lo
     ...moneyRoutes(central.accounts, central.money),
     ...payoutRoutes(central.payouts),
     ...paymentRoutes(central),
+    ...autotopupRoutes(central), // moneyfix
     ...peopleRoutes(central),
     ...cardRoutes(central.batches, central.stock, central.cards),
     ...importRoutes(central.imports),

@@ -38,7 +38,7 @@ export const access = {
  * (one place to add what every route shares: its authorization, its audit).
  */
 export interface Route {
-  method: 'GET' | 'PUT' | 'POST' | 'PATCH';
+  method: 'GET' | 'PUT' | 'POST' | 'PATCH' | 'DELETE';
   url: string;
   access: Access;
   /** Above the server's default (an import file). */

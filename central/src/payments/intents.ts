@@ -12,6 +12,13 @@
  * 3. `paid` is set once, under the intent's row lock, in the same transaction as the purpose's
  *    `onPaid` handler (a top-up's deposit, whose entry id is the intent's id): unique keys on the
  *    provider payment id, the intent and its entry make a second credit impossible.
+ * 4. Money central will not credit goes back at the provider, with an idempotency key (a retry
+ *    refunds once), after the transaction that marks the intent so (`failure`): a payment of
+ *    another amount than asked (`amount_mismatch` → `amount_mismatch_refunded`, state `failed`),
+ *    and a top-up paid after its intent expired (`paid_late` → `paid_late_refunded`). An intent
+ *    that expires while its checkout is open is cancelled at the provider
+ *    (`cancelled_at_provider`), so a page left open cannot be paid. A refund or cancel the
+ *    provider does not answer is asked again by the reconciler.
  */
 
 import {
@@ -132,8 +139,25 @@ const intentOf = (r: IntentRow): Intent => ({
   expires_at: r.expires_at,
 });
 
-/** What one settle did: for logs and tests. */
-export type SettleOutcome = 'paid' | 'already_paid' | 'still_pending' | EndedState | 'unknown_payment' | 'mismatch';
+/** What one settle did: for logs and tests. `paid_late`: a top-up paid after it expired (refunded). */
+export type SettleOutcome =
+  | 'paid'
+  | 'already_paid'
+  | 'still_pending'
+  | EndedState
+  | 'unknown_payment'
+  | 'mismatch'
+  | 'paid_late';
+
+/** `failure` values of intents that need nothing more from the provider (a webhook is not fetched for them). */
+const DONE_FAILURES = ['amount_mismatch_refunded', 'paid_late_refunded', 'cancelled_at_provider'];
+/** What `apply` leaves to do at the provider once its transaction committed. */
+interface FollowUp {
+  refund?: { payment_id: string; amount_ore: number; key: string; pending: string; done: string };
+  cancel?: string;
+}
+/** Purposes whose payment after the intent expired is refunded, not credited (an order refunds its own late payments). */
+const REFUND_LATE: readonly IntentPurpose[] = ['topup'];
 
 const MAX_BACKOFF_S = 3600;
 /** An expired payment is still asked about this long: a guardian may pay on a page left open, and a webhook may be lost. */
@@ -304,30 +328,98 @@ export class PaymentIntents {
     const known = await this.byPayment(payment_id);
     if (!known) return 'unknown_payment';
     if (known.state === 'paid') return 'already_paid';
+    // Settled for good (a webhook sent again, or one about our own refund or cancel): no provider
+    // call. The daily reconciliation check still asks the provider about every payment.
+    if (settledForGood(known)) return known.state as EndedState;
     const status = await this.adapter.getPayment(payment_id);
-    return this.apply(known.id, status);
+    return this.applyAndFollow(known.id, status);
   }
 
-  /** Applies the provider's answer about an intent's payment (under the intent's row lock). */
-  private async apply(intent_id: string, status: PaymentStatus): Promise<SettleOutcome> {
-    return this.store.tx(async (t): Promise<SettleOutcome> => {
+  /** `apply`, then what it left to do at the provider (a refund, a cancel); an unanswered one is retried by the reconciler. */
+  private async applyAndFollow(intent_id: string, status: PaymentStatus, mayCancel = true): Promise<SettleOutcome> {
+    const { outcome, follow } = await this.apply(intent_id, status, mayCancel);
+    try {
+      if (follow.refund) {
+        const r = follow.refund;
+        await this.adapter.refund(r.payment_id, r.amount_ore, r.key);
+        await this.store.db.query(
+          'UPDATE payment_intents SET failure = $3, updated_at = $4 WHERE id = $1 AND failure = $2',
+          [intent_id, r.pending, r.done, this.store.clock.now()],
+        );
+      }
+      if (follow.cancel) {
+        const after = await this.adapter.cancelPayment(follow.cancel);
+        // Cancelled: marked so. Paid meanwhile (the buyer was quicker): refunded, as a late payment.
+        await this.applyAndFollow(intent_id, after, false);
+      }
+    } catch (err) {
+      if (!isProviderUnreachable(err)) this.onProblem?.(`follow-up: ${(err as Error).message}`, intent_id);
+    }
+    return outcome;
+  }
+
+  /**
+   * Applies the provider's answer about an intent's payment (under the intent's row lock), and says
+   * what is left to do at the provider after the commit (`mayCancel`: an expired checkout still
+   * open is cancelled there; false once it has been asked).
+   */
+  private async apply(
+    intent_id: string,
+    status: PaymentStatus,
+    mayCancel: boolean,
+  ): Promise<{ outcome: SettleOutcome; follow: FollowUp }> {
+    const follow: FollowUp = {};
+    const outcome = await this.store.tx(async (t): Promise<SettleOutcome> => {
       const [row] = await t.sql.query<IntentRow>('SELECT * FROM payment_intents WHERE id = $1 FOR UPDATE', [intent_id]);
       if (!row) return 'unknown_payment';
       const intent = intentOf(row);
       if (intent.state === 'paid') return 'already_paid';
       if (status.payment_id !== intent.provider_payment_id) return 'unknown_payment';
+      const setFailure = async (failure: string, state: IntentState = intent.state) => {
+        const [done] = await t.sql.query<IntentRow>(
+          `UPDATE payment_intents SET state = $2, failure = $3, updated_at = $4, next_check_at = $5 WHERE id = $1 RETURNING *`,
+          [intent.id, state, failure, t.now, new Date(t.now.getTime() + this.config.check_after_s * 1000)],
+        );
+        // Ended now (it was still open): the purpose hears it once.
+        if (done && state !== intent.state && (intent.state === 'created' || intent.state === 'pending'))
+          await this.ended.get(intent.purpose)?.(t, intentOf(done), state as EndedState);
+      };
       if (status.state === 'paid') {
+        if (intent.failure === 'amount_mismatch_refunded' || intent.failure === 'paid_late_refunded')
+          return intent.failure === 'paid_late_refunded' ? 'paid_late' : 'mismatch';
+        const left = status.amount_ore - (status.refunded_ore ?? 0);
         if (status.amount_ore !== intent.amount_ore) {
-          // The provider took another amount than we asked: never guess. Reconciliation shows it.
+          // The provider took another amount than we asked: never credited, never guessed — the
+          // money goes back (all of it, once by its key) and reconciliation shows the intent.
           this.onProblem?.(
-            `provider says ${status.amount_ore} øre paid, the intent asked ${intent.amount_ore}`,
+            `provider says ${status.amount_ore} øre paid, the intent asked ${intent.amount_ore}; refunding it`,
             intent.id,
           );
-          await t.sql.query(
-            `UPDATE payment_intents SET failure = 'amount_mismatch', updated_at = $2, next_check_at = $3 WHERE id = $1`,
-            [intent.id, t.now, new Date(t.now.getTime() + MAX_BACKOFF_S * 1000)],
-          );
+          const ended = intent.state === 'created' || intent.state === 'pending' ? 'failed' : intent.state;
+          await setFailure(left > 0 ? 'amount_mismatch' : 'amount_mismatch_refunded', ended);
+          if (left > 0)
+            follow.refund = {
+              payment_id: status.payment_id,
+              amount_ore: left,
+              key: `mismatch-${intent.id}`,
+              pending: 'amount_mismatch',
+              done: 'amount_mismatch_refunded',
+            };
           return 'mismatch';
+        }
+        if (intent.state === 'expired' && REFUND_LATE.includes(intent.purpose)) {
+          // Paid after central gave up on it (a page left open, the cancel too late): given back.
+          this.onProblem?.('paid after the intent expired; refunding it', intent.id);
+          await setFailure(left > 0 ? 'paid_late' : 'paid_late_refunded');
+          if (left > 0)
+            follow.refund = {
+              payment_id: status.payment_id,
+              amount_ore: left,
+              key: `late-${intent.id}`,
+              pending: 'paid_late',
+              done: 'paid_late_refunded',
+            };
+          return 'paid_late';
         }
         const handler = this.paid.get(intent.purpose);
         if (!handler) throw new Error(`payments: no onPaid handler for ${intent.purpose}`);
@@ -341,6 +433,11 @@ export class PaymentIntents {
         return 'paid';
       }
       if (status.state === 'failed' || status.state === 'cancelled') {
+        // An expired intent's checkout ended at the provider (our cancel, or the buyer's): nothing more to ask.
+        if (intent.state === 'expired') {
+          if (intent.failure !== 'cancelled_at_provider') await setFailure('cancelled_at_provider');
+          return 'expired';
+        }
         const state: EndedState = status.state;
         if (intent.state === state) return state;
         const [done] = await t.sql.query<IntentRow>(
@@ -350,32 +447,42 @@ export class PaymentIntents {
         if (done) await this.ended.get(intent.purpose)?.(t, intentOf(done), state);
         return state;
       }
-      // Still pending at the provider: expire it once it is old (the provider may still say paid later).
+      // Still pending at the provider: expire it once it is old, and cancel its checkout there.
       if (intent.state === 'pending' && t.now >= intent.expires_at) {
         const [done] = await t.sql.query<IntentRow>(
           `UPDATE payment_intents SET state = 'expired', updated_at = $2 WHERE id = $1 RETURNING *`,
           [intent.id, t.now],
         );
         if (done) await this.ended.get(intent.purpose)?.(t, intentOf(done), 'expired');
+        if (mayCancel) follow.cancel = status.payment_id;
+        return 'expired';
+      }
+      if (intent.state === 'expired') {
+        if (mayCancel) follow.cancel = status.payment_id; // the last cancel was not answered
         return 'expired';
       }
       return 'still_pending';
     });
+    return { outcome, follow };
   }
 
   /**
    * One round of the reconciler: claims up to `limit` intents due a check (SKIP LOCKED: two
    * workers take different ones), moves each one's next check out (back-off: check_after_s × 2^n,
    * at most an hour), then asks the provider about each. Intents that never reached the provider
-   * and old ones are expired; expired ones are still asked about for a week (paid late, they are
-   * credited). Returns how many it looked at.
+   * and old ones are expired and cancelled at the provider; expired ones whose cancel was not
+   * answered are still asked about for a week (a top-up paid late is refunded), as are payments
+   * of another amount whose refund was not answered. Returns how many it looked at.
    */
   async reconcile(limit = 20): Promise<number> {
     const claimed = await this.store.tx(async (t) => {
       const rows = await t.sql.query<IntentRow>(
         `SELECT * FROM payment_intents
           WHERE (state IN ('created', 'pending')
-                 OR (state = 'expired' AND provider_payment_id IS NOT NULL AND expires_at > $3))
+                 OR (state = 'expired' AND provider_payment_id IS NOT NULL AND expires_at > $3
+                     AND failure IS DISTINCT FROM 'cancelled_at_provider'
+                     AND failure IS DISTINCT FROM 'paid_late_refunded')
+                 OR (state = 'failed' AND failure = 'amount_mismatch'))
             AND next_check_at <= $1
           ORDER BY next_check_at LIMIT $2 FOR UPDATE SKIP LOCKED`,
         [t.now, limit, new Date(t.now.getTime() - LATE_PAYMENT_DAYS * 86_400_000)],
@@ -398,13 +505,32 @@ export class PaymentIntents {
       }
       try {
         const status = await this.adapter.getPayment(intent.provider_payment_id);
-        await this.apply(intent.id, status);
+        await this.applyAndFollow(intent.id, status);
       } catch (err) {
         if (isProviderUnreachable(err)) continue; // asked again at the next check
         this.onProblem?.(`reconciler: ${(err as Error).message}`, intent.id);
       }
     }
     return claimed.length;
+  }
+
+  /**
+   * Voids at the provider the account's checkouts of `purpose` still open (the guardian cancelled
+   * what they were for). An unanswered cancel is left: what the checkout does when paid decides.
+   */
+  async cancelOpen(account_id: string, purpose: IntentPurpose): Promise<void> {
+    const open = await this.store.db.query<IntentRow>(
+      `SELECT * FROM payment_intents WHERE account_id = $1 AND purpose = $2 AND state = 'pending'`,
+      [account_id, purpose],
+    );
+    for (const i of open) {
+      try {
+        const status = await this.adapter.cancelPayment(i.provider_payment_id as string);
+        await this.applyAndFollow(i.id, status, false);
+      } catch (err) {
+        if (!isProviderUnreachable(err)) this.onProblem?.(`cancel: ${(err as Error).message}`, i.id);
+      }
+    }
   }
 
   /** An intent still `created` at its first check never got a checkout (the process stopped between): expired. */
@@ -418,4 +544,10 @@ export class PaymentIntents {
       if (done) await this.ended.get(done.purpose)?.(t, intentOf(done), 'expired');
     });
   }
+}
+
+/** An intent no webhook needs to fetch again: ended at the provider, or its money given back. */
+function settledForGood(i: Intent): boolean {
+  if (i.failure !== null && DONE_FAILURES.includes(i.failure)) return true;
+  return (i.state === 'failed' || i.state === 'cancelled') && i.failure !== 'amount_mismatch';
 }

@@ -28,7 +28,12 @@ export interface ReconciliationRow {
   paid_at: string | null;
   entry_id: string | null;
   entry_amount_ore: number | null;
-  /** Why an automatic top-up's charge failed (`account_blocked`: charged, then refunded). */
+  /**
+   * Why a payment did not count: an automatic top-up charge's reason (`account_blocked`,
+   * `payment_amount_mismatch`: charged, then refunded), or an intent's failure (`amount_mismatch`
+   * / `paid_late`: the provider took money central does not credit, its refund under way;
+   * `…_refunded`: given back).
+   */
   reason?: string | null;
   /** What the provider said (the check only). */
   provider_state?: string;
@@ -62,7 +67,12 @@ interface Row {
   paid_at: Date | null;
   entry_id: string | null;
   entry_amount_ore: number | string | null;
+  failure: string | null;
 }
+
+/** Reasons of payments the provider took that central gave back (or is giving back): not credited, as it should be. */
+const REFUNDED = ['account_blocked', 'payment_amount_mismatch', 'amount_mismatch_refunded', 'paid_late_refunded'];
+const REFUNDING = ['amount_mismatch', 'paid_late'];
 
 /** A date `YYYY-MM-DD` (default: yesterday in Denmark) and its bounds. */
 function dayOf(date: string | undefined, now: Date): { date: string; from: Date; to: Date } {
@@ -86,7 +96,7 @@ export class ReconciliationService {
     const day = dayOf(date, this.store.clock.now());
     const rows = await this.store.db.query<Row>(
       `SELECT i.id, i.purpose, i.provider, i.provider_payment_id, i.state, i.amount_ore, i.created_at, i.paid_at,
-              e.id AS entry_id, e.amount_ore AS entry_amount_ore
+              e.id AS entry_id, e.amount_ore AS entry_amount_ore, i.failure
          FROM payment_intents i LEFT JOIN entries e ON e.id = i.id
         WHERE (i.created_at >= $1 AND i.created_at < $2) OR (i.paid_at >= $1 AND i.paid_at < $2)
            OR (e.created_at >= $1 AND e.created_at < $2)
@@ -104,10 +114,21 @@ export class ReconciliationService {
       paid_at: r.paid_at?.toISOString() ?? null,
       entry_id: r.entry_id,
       entry_amount_ore: r.entry_amount_ore === null ? null : Number(r.entry_amount_ore),
+      reason: r.failure,
     }));
     payments.push(...(await this.charges(day)));
     const differences: Difference[] = [];
     for (const p of payments) {
+      // Taken by the provider, not credited, and its refund not yet answered: finance sees it until it is.
+      if (p.reason && REFUNDING.includes(p.reason))
+        differences.push({
+          intent_id: p.intent_id,
+          entry_id: p.entry_id,
+          problem:
+            p.reason === 'amount_mismatch'
+              ? 'the provider took another amount than asked; not credited, its refund is not yet confirmed'
+              : 'paid after the payment expired; not credited, its refund is not yet confirmed',
+        });
       if (p.purpose !== 'topup' && p.purpose !== 'autotopup') continue; // other purposes make no deposit
       if (p.state === 'paid' && p.entry_id === null)
         differences.push({ intent_id: p.intent_id, entry_id: null, problem: 'paid, but no deposit in the ledger' });
@@ -156,8 +177,13 @@ export class ReconciliationService {
       }
       p.provider_state = status.state;
       p.provider_amount_ore = status.amount_ore;
-      // A charge for a card blocked meanwhile was paid and given back: no deposit, as it should be.
-      const refunded = p.purpose === 'autotopup' && p.reason === 'account_blocked';
+      // Paid and given back (a card blocked meanwhile, another amount than asked, paid too late):
+      // no deposit, as it should be — once the provider says the refund is made.
+      const refunded =
+        typeof p.reason === 'string' &&
+        REFUNDED.includes(p.reason) &&
+        (p.purpose === 'autotopup' || (status.refunded_ore ?? 0) >= status.amount_ore);
+      if (refunded) p.provider_state = 'refunded';
       if (status.state === 'paid' && p.state !== 'paid' && !refunded)
         report.differences.push({
           intent_id: p.intent_id,
@@ -170,7 +196,7 @@ export class ReconciliationService {
           entry_id: p.entry_id,
           problem: `central has it paid, the provider says ${status.state}`,
         });
-      if (status.state === 'paid' && status.amount_ore !== p.amount_ore)
+      if (status.state === 'paid' && status.amount_ore !== p.amount_ore && !refunded)
         report.differences.push({
           intent_id: p.intent_id,
           entry_id: p.entry_id,
@@ -268,6 +294,7 @@ const CSV_COLUMNS = [
   'provider_state',
   'provider_amount_kr',
   'difference',
+  'reason',
 ] as const;
 
 const kr = (ore: number | null | undefined) => (ore === null || ore === undefined ? '' : (ore / 100).toFixed(2));
@@ -299,6 +326,7 @@ export function reconciliationCsv(r: Reconciliation): string {
         p.provider_state ?? '',
         kr(p.provider_amount_ore),
         problems.join('; '),
+        p.reason ?? '',
       ]
         .map((v) => cell(String(v)))
         .join(','),

@@ -79,11 +79,21 @@ export class FakePspAdapter implements PspAdapter {
     const status: PaymentStatus = { payment_id, state: state as PaymentState, amount_ore: amount_ore as number };
     const agreementId = field(res.body, 'agreement', 'id');
     const expiry = field(res.body, 'agreement', 'card_expiry');
-    if (typeof agreementId === 'string' && typeof expiry === 'string')
+    const last4 = field(res.body, 'agreement', 'card_last4');
+    if (typeof agreementId === 'string' && typeof expiry === 'string') {
       status.agreement = { id: agreementId, card_expiry: expiry };
+      if (typeof last4 === 'string' && /^\d{4}$/.test(last4)) status.agreement.card_last4 = last4;
+    }
     const failure = field(res.body, 'failure');
     if ((declineReasons as readonly unknown[]).includes(failure)) status.failure = failure as DeclineReason;
+    const refunded = field(res.body, 'refunded_ore');
+    if (Number.isSafeInteger(refunded) && (refunded as number) > 0) status.refunded_ore = refunded as number;
     return status;
+  }
+
+  async cancelPayment(payment_id: string): Promise<PaymentStatus> {
+    await this.call('POST', `/v1/payments/${encodeURIComponent(payment_id)}/cancel`);
+    return this.getPayment(payment_id);
   }
 
   verifyWebhook(headers: WebhookHeaders, rawBody: Buffer | string): WebhookEvent {
@@ -122,10 +132,12 @@ export class FakePspAdapter implements PspAdapter {
       input.idempotency_key,
     );
     const payment_id = field(res.body, 'payment_id');
-    if (typeof payment_id !== 'string' || field(res.body, 'state') !== 'paid') {
+    const taken = field(res.body, 'amount_ore');
+    if (typeof payment_id !== 'string' || field(res.body, 'state') !== 'paid' || !Number.isSafeInteger(taken)) {
       throw new KantineError('payment_request_refused', 'the provider answered a charge without a paid payment');
     }
-    return { payment_id, state: 'paid', amount_ore: input.amount_ore };
+    // What the provider says it took, not what we asked: the caller compares them.
+    return { payment_id, state: 'paid', amount_ore: taken as number };
   }
 
   async revokeAgreement(agreement_id: string): Promise<void> {

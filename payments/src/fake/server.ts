@@ -55,14 +55,21 @@ interface Payment {
   /** The expiry typed before a 3-D Secure challenge, until the buyer answers it. */
   challenge_expiry?: string;
   save_card_consent?: boolean;
+  /** The card number's last 4 digits, typed before a 3-D Secure challenge. */
+  challenge_last4?: string;
+  /** Set through /admin: the amount the page takes instead of the one asked (a provider's mistake). */
+  take_ore?: number;
 }
 
 interface Agreement {
   id: string;
   card_expiry: string;
+  card_last4: string;
   revoked: boolean;
   /** Set through /admin: the next charges fail with this reason. */
   fail_with?: DeclineReason;
+  /** Set through /admin: the next charges take this amount instead of the one asked. */
+  charge_ore?: number;
 }
 
 interface WebhookEvent {
@@ -163,7 +170,8 @@ export async function startFakePsp(opts: FakePspOptions): Promise<FakePsp> {
   const timers = new Set<NodeJS.Timeout>();
   let sequence = 0;
   let stopping = false;
-  let apiFault: { mode: ApiFaultMode; remaining: number; hang_ms: number } | undefined;
+  /** `match`: only API requests whose `METHOD /path` contains it suffer the fault (e.g. `/cancel`). */
+  let apiFault: { mode: ApiFaultMode; remaining: number; hang_ms: number; match?: string } | undefined;
   let webhookFault: { mode: WebhookFaultMode; remaining: number; delay_ms: number } | undefined;
 
   const later = (ms: number, fn: () => void) => {
@@ -274,10 +282,11 @@ export async function startFakePsp(opts: FakePspOptions): Promise<FakePsp> {
   }
 
   // ── State changes ────────────────────────────────────────────────────────────────────────
-  function markPaid(p: Payment, card_expiry: string, consent: boolean): void {
+  function markPaid(p: Payment, card_expiry: string, card_last4: string, consent: boolean): void {
     p.state = 'paid';
+    if (p.take_ore !== undefined) p.amount_ore = p.take_ore;
     if (p.save_card && consent) {
-      const agreement: Agreement = { id: `agr_${randomUUID()}`, card_expiry, revoked: false };
+      const agreement: Agreement = { id: `agr_${randomUUID()}`, card_expiry, card_last4, revoked: false };
       agreements.set(agreement.id, agreement);
       p.agreement_id = agreement.id;
     }
@@ -305,7 +314,9 @@ export async function startFakePsp(opts: FakePspOptions): Promise<FakePsp> {
       state: p.state,
       amount_ore: p.amount_ore,
       refunded_ore: p.refunded_ore,
-      ...(agreement ? { agreement: { id: agreement.id, card_expiry: agreement.card_expiry } } : {}),
+      ...(agreement
+        ? { agreement: { id: agreement.id, card_expiry: agreement.card_expiry, card_last4: agreement.card_last4 } }
+        : {}),
       ...(p.failure ? { failure: p.failure } : {}),
     };
   };
@@ -332,13 +343,20 @@ export async function startFakePsp(opts: FakePspOptions): Promise<FakePsp> {
     return safeEqual(header, `Bearer ${opts.api_key}`);
   };
 
+  // How many API requests each payment has had (GET /admin/calls): a test sees which calls central made.
+  const calls = new Map<string, number>();
   // The API (and /admin) wants the key; the API also suffers the planned faults.
   app.addHook('onRequest', async (req: FastifyRequest, reply: FastifyReply) => {
     const path = req.url.split('?')[0] ?? '';
     const isApi = path.startsWith('/v1/');
+    if (isApi && calls.size < MAX_PAYMENTS) {
+      const key = `${req.method} ${path}`;
+      calls.set(key, (calls.get(key) ?? 0) + 1);
+    }
     if (!isApi && !path.startsWith('/admin/')) return;
     if (!authorized(req)) throw new HttpError(401, 'unauthorized', 'Authorization: Bearer <api key> is needed');
     if (!isApi || !apiFault) return;
+    if (apiFault.match !== undefined && !`${req.method} ${path}`.includes(apiFault.match)) return;
     const fault = apiFault;
     fault.remaining--;
     if (fault.remaining <= 0) apiFault = undefined;
@@ -446,6 +464,16 @@ export async function startFakePsp(opts: FakePspOptions): Promise<FakePsp> {
     }),
   );
 
+  // Voids a checkout that was never finished: its page can no longer be paid. Answers the payment as it is now.
+  app.post<{ Params: { id: string } }>('/v1/payments/:id/cancel', async (req) => {
+    const p = paymentOr404(req.params.id);
+    if (p.state === 'pending') {
+      p.state = 'cancelled';
+      emit(p, 'payment.cancelled');
+    }
+    return statusOf(p);
+  });
+
   app.post<{ Params: { id: string } }>('/v1/agreements/:id/charges', (req, reply) =>
     idempotent(req, reply, true, () => {
       const agreement = agreements.get(req.params.id);
@@ -468,8 +496,9 @@ export async function startFakePsp(opts: FakePspOptions): Promise<FakePsp> {
         throw new HttpError(402, reason, 'the charge was declined', p.id);
       }
       p.state = 'paid';
+      if (agreement.charge_ore !== undefined) p.amount_ore = agreement.charge_ore;
       emit(p, 'payment.paid');
-      return { status: 201, body: { payment_id: p.id, state: 'paid', amount_ore } };
+      return { status: 201, body: { payment_id: p.id, state: 'paid', amount_ore: p.amount_ore } };
     }),
   );
 
@@ -555,11 +584,12 @@ export async function startFakePsp(opts: FakePspOptions): Promise<FakePsp> {
 
     const outcome = isExpired(expiry, now()) ? 'payment_card_expired' : outcomeOf(number);
     if (outcome === 'approved') {
-      markPaid(p, expiry, consent);
+      markPaid(p, expiry, number.slice(-4), consent);
       return reply.redirect(backTo(p.return_url, p), 303);
     }
     if (outcome === 'challenge') {
       p.challenge_expiry = expiry;
+      p.challenge_last4 = number.slice(-4);
       p.save_card_consent = consent;
       return reply.redirect(`/pay/${p.id}/3ds`, 303);
     }
@@ -581,7 +611,7 @@ export async function startFakePsp(opts: FakePspOptions): Promise<FakePsp> {
       return page(reply, 404, resultPage({ title_da: 'Ukendt betaling', title_en: 'Unknown payment', back_url: '/' }));
     if (p.state !== 'pending') return notPending(reply, p);
     if (body(req).decision === 'approve') {
-      markPaid(p, p.challenge_expiry, p.save_card_consent === true);
+      markPaid(p, p.challenge_expiry, p.challenge_last4 ?? '', p.save_card_consent === true);
       return reply.redirect(backTo(p.return_url, p), 303);
     }
     markFailed(p, 'payment_declined');
@@ -607,6 +637,7 @@ export async function startFakePsp(opts: FakePspOptions): Promise<FakePsp> {
       if (api.mode !== 'timeout' && api.mode !== '5xx' && api.mode !== 'drop_answer')
         throw new HttpError(400, 'invalid_request', 'api.mode is timeout, 5xx or drop_answer');
       apiFault = { mode: api.mode, remaining: count(api.count), hang_ms: delay(api.hang_ms, 30_000) };
+      if (api.match !== undefined) apiFault.match = str(api.match, 'api.match', 200);
     }
     if (webhooks !== undefined) {
       const mode = webhooks.mode;
@@ -632,6 +663,16 @@ export async function startFakePsp(opts: FakePspOptions): Promise<FakePsp> {
 
   app.get('/admin/webhooks', async () => ({ webhook_url: webhookUrl ?? null, events }));
 
+  /** How many API requests were made, by method and path (e.g. `GET /v1/payments/pay_…`). */
+  app.get('/admin/calls', async () => Object.fromEntries(calls));
+
+  /** A pending payment's page takes `take_amount_ore` instead of the amount asked (a provider's mistake, on demand). */
+  app.post<{ Params: { id: string } }>('/admin/payments/:id', async (req, reply) => {
+    const p = paymentOr404(req.params.id);
+    p.take_ore = amount(body(req).take_amount_ore, false);
+    return reply.status(204).send();
+  });
+
   /** Sends every held (late or reordered) webhook now. */
   app.post('/admin/webhooks/release', async (_req, reply) => {
     releaseHeld();
@@ -652,6 +693,8 @@ export async function startFakePsp(opts: FakePspOptions): Promise<FakePsp> {
     else if ((declineReasons as readonly unknown[]).includes(b.fail_with))
       agreement.fail_with = b.fail_with as DeclineReason;
     else throw new HttpError(400, 'invalid_request', `fail_with is null or one of ${declineReasons.join(', ')}`);
+    if (b.charge_amount_ore === null) delete agreement.charge_ore;
+    else if (b.charge_amount_ore !== undefined) agreement.charge_ore = amount(b.charge_amount_ore, false);
     if (typeof b.card_expiry === 'string') {
       if (!/^\d{4}-(0[1-9]|1[0-2])$/.test(b.card_expiry))
         throw new HttpError(400, 'invalid_request', 'card_expiry is YYYY-MM');

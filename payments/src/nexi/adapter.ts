@@ -158,12 +158,24 @@ export class NexiAdapter implements PspAdapter {
     let state: PaymentStatus['state'] = 'pending';
     if (cancelled > 0 || field(p, 'terminated') !== undefined) state = 'cancelled';
     else if ((amount_ore > 0 && charged >= amount_ore) || cardChecked) state = 'paid';
-    const status: PaymentStatus = { payment_id, state, amount_ore };
+    // A paid payment is what was charged (the amount the provider took), not the order's amount.
+    const status: PaymentStatus = {
+      payment_id,
+      state,
+      amount_ore: state === 'paid' && charged > 0 ? charged : amount_ore,
+    };
+    const refunded = num(field(p, 'summary', 'refundedAmount'));
+    if (refunded > 0) status.refunded_ore = refunded;
     if (state === 'paid' && typeof subscriptionId === 'string') {
       // The expiry lives on the subscription; the payment's card details may be from another card.
       const sub = await this.call('GET', `/v1/unscheduledsubscriptions/${encodeURIComponent(subscriptionId)}`);
       const card_expiry = expiryOf(field(sub.body, 'paymentDetails', 'cardDetails', 'expiryDate'));
-      if (card_expiry) status.agreement = { id: subscriptionId, card_expiry };
+      if (card_expiry) {
+        status.agreement = { id: subscriptionId, card_expiry };
+        const pan = field(sub.body, 'paymentDetails', 'cardDetails', 'maskedPan');
+        const last4 = typeof pan === 'string' ? /(\d{4})$/.exec(pan)?.[1] : undefined;
+        if (last4) status.agreement.card_last4 = last4;
+      }
     }
     return status;
   }
@@ -239,8 +251,26 @@ export class NexiAdapter implements PspAdapter {
       if (status.state !== 'paid') {
         throw new KantineError('payment_provider_unreachable', `Nexi has not charged payment ${payment_id} yet`);
       }
+      return { payment_id, state: 'paid', amount_ore: status.amount_ore };
     }
-    return { payment_id, state: 'paid', amount_ore: input.amount_ore };
+    // A charge with a charge id is of the whole order we sent (Nexi charges an unscheduled
+    // subscription's order in full); when it says what it charged, that is the amount taken.
+    const said = field(res.body, 'amount');
+    return { payment_id, state: 'paid', amount_ore: Number.isSafeInteger(said) ? (said as number) : input.amount_ore };
+  }
+
+  /**
+   * Terminates a checkout that was never completed (Nexi: `PUT /v1/payments/{id}/terminate`,
+   * only before the buyer finished); a payment already completed refuses it, and the fetch that
+   * follows says what it is.
+   */
+  async cancelPayment(payment_id: string): Promise<PaymentStatus> {
+    try {
+      await this.call('PUT', `/v1/payments/${encodeURIComponent(payment_id)}/terminate`);
+    } catch (err) {
+      if (!(err instanceof KantineError && err.code === 'payment_request_refused')) throw err;
+    }
+    return this.getPayment(payment_id);
   }
 
   async revokeAgreement(agreement_id: string): Promise<void> {

@@ -51,6 +51,7 @@ test.serial('a guardian makes, reads and cancels the agreement; everyone else is
   const badBody = await call(r, anne, 'PUT', URL_EMMA, { amount_ore: 20_000, consent: true, extra: 1 });
   t.is(badBody.body.code, 'invalid_request');
   const none = await call(r, anne, 'DELETE', URL_EMMA);
+  t.is(none.status, 404, none.text);
   t.is(none.body.code, 'autotopup_no_agreement');
   t.deepEqual(await r.central.db.query("SELECT 1 FROM payment_intents WHERE purpose = 'agreement'"), []);
 

@@ -102,6 +102,7 @@ export function apiRoutes(central: Central, linkMessages: () => number, log?: Lo
 export function statusFor(code: string): number {
   switch (code) {
     case 'not_found':
+    case 'autotopup_no_agreement':
       return 404;
     case 'webshop_relation_not_allowed':
       return 403;

@@ -353,6 +353,41 @@ test('a purchase leaving less than 50 kr queues one automatic top-up, never bloc
   t.throws(() => ledger.topups.settle('nope', { outcome: 'failed', reason: 'x' }), { message: /no top-up/ });
 });
 
+test('a top-up request central never answers stops blocking after 30 minutes, and a late answer still counts', (t) => {
+  const { ledger, buy, outcome, clock } = site(t);
+  t.is(outcome(buy('skole-1', uid.leo, { bolle: 1 })), 'approved'); // 30 → 25 kr: asks
+  const [lost] = ledger.topups.pending();
+  t.truthy(lost);
+  clock.set('2026-11-23T11:50:00+01:00');
+  t.is(outcome(buy('skole-1', uid.leo, { bolle: 1 })), 'approved');
+  t.deepEqual(
+    ledger.topups.pending().map((r) => r.id),
+    [lost?.id],
+    'twenty minutes on, the open request still stands',
+  );
+  clock.set('2026-11-23T12:01:00+01:00');
+  const third = buy('skole-1', uid.leo, { bolle: 1 });
+  t.is(outcome(third), 'approved');
+  const [next, ...more] = ledger.topups.pending();
+  t.deepEqual(more, []);
+  t.like(next, { account_id: 'leo', entry_id: third.entry_id, state: 'pending' });
+  t.not(next?.id, lost?.id, 'after 30 minutes unanswered, a new request goes up');
+  // Central's answer to the first after all: the deposit is central's entry, the request is marked.
+  ledger.entries.bookCentralEntry({
+    id: 'central-dep-late',
+    account_id: 'leo',
+    kind: 'deposit',
+    amount_ore: 20_000,
+    origin: 'central',
+    created_at: new Date().toISOString(),
+  });
+  t.like(ledger.topups.settle(lost?.id as string, { outcome: 'deposited', deposit_id: 'central-dep-late' }), {
+    state: 'deposited',
+  });
+  t.is(ledger.accounts.getAccount('leo')?.balance_ore, 1_500 + 20_000);
+  t.deepEqual(ledger.reports.verify(), []);
+});
+
 test('a paid pre-order is listed for its child at its place today and handed out once', (t) => {
   const { ledger, clock } = site(t);
   const lines = [{ product_id: 'bolle', name: 'Stor Grovbolle', quantity: 2, unit_price_ore: 500 }];

@@ -6,6 +6,14 @@ import type { Entries } from './entries.ts';
 /** A purchase that leaves less than this triggers the account's automatic top-up (the seeds' 50 kr). */
 export const AUTO_TOPUP_BELOW_ORE = 50_00;
 
+/**
+ * A request central has not answered after this long no longer blocks the next one: central
+ * answers within minutes (`autotopup.answer_within_ms`, 10 by default, even while the provider is
+ * unreachable), so an older open request lost its answer (a resync, a restore) and is closed as
+ * failed `unanswered`. Central never charges twice for it: it allows one charge in flight per account.
+ */
+export const TOPUP_UNANSWERED_MS = 30 * 60_000;
+
 export interface TopupRequest {
   id: string;
   account_id: string;
@@ -29,6 +37,10 @@ export class Topups {
     private readonly entries: Entries,
   ) {
     this.stmt = {
+      closeUnanswered: d.db.prepare(
+        `UPDATE topup_requests SET state = 'failed', reason = 'unanswered', settled_at = @now
+         WHERE account_id = @account_id AND state = 'pending' AND created_at < @before`,
+      ),
       insertTopup: d.db.prepare(
         `INSERT INTO topup_requests (id, account_id, entry_id, amount_ore, state, created_at)
          SELECT @id, @account_id, @entry_id, @amount_ore, 'pending', @created_at
@@ -50,6 +62,11 @@ export class Topups {
     at: string;
   }): void {
     if (p.balance_ore >= AUTO_TOPUP_BELOW_ORE || p.auto_topup_ore === null) return;
+    this.stmt.closeUnanswered.run({
+      account_id: p.account_id,
+      now: p.at,
+      before: new Date(Date.parse(p.at) - TOPUP_UNANSWERED_MS).toISOString(),
+    });
     const id = uuidv7();
     const { changes } = this.stmt.insertTopup.run({
       id,
@@ -72,7 +89,7 @@ export class Topups {
    * Central's answer to a top-up request: deposited (the deposit is central's entry, booked here
    * as any deposit from central before this answer arrives: the site never books one on its own)
    * or the reason it failed (expired or blocked payment card, no funds, blocked account). A
-   * repeated answer changes nothing.
+   * repeated answer changes nothing; a late answer to a request closed `unanswered` still counts.
    */
   settle(
     id: string,
@@ -83,7 +100,7 @@ export class Topups {
         this.d.db.prepare<[string], TopupRequest>(`SELECT ${COLUMNS} FROM topup_requests WHERE id = ?`).get(id);
       const req = get();
       if (!req) throw new KantineError('topup_not_found', `no top-up request ${id}`);
-      if (req.state !== 'pending') return req;
+      if (req.state !== 'pending' && !(req.state === 'failed' && req.reason === 'unanswered')) return req;
       if (result.outcome === 'deposited') {
         const booked = this.d.db
           .prepare<[string, string], { id: string }>(

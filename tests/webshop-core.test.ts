@@ -571,3 +571,48 @@ test.serial(
     t.deepEqual(await central.service.central.money.verify(), []);
   },
 );
+
+test.serial(
+  "a site that says it handed out tomorrow's order today is not believed: the order stays paid and the guardian may still cancel it",
+  async (t) => {
+    t.timeout(120_000);
+    const { central, site } = await schoolWithEmma(t);
+    const tomorrow = localDay(1);
+    await menu(central, tomorrow);
+    const anne = await person(central, 'anne');
+    const placed = await anne.api('POST', '/api/accounts/konto-emma/webshop/orders', {
+      site_id: SITE,
+      place_id: 'kantinen',
+      date: tomorrow,
+      lines: [{ product_id: 'ostehoeps', quantity: 1 }],
+      payment: 'canteen_card',
+    });
+    t.is(placed.status, 201, JSON.stringify(placed.body));
+    const id = placed.body.order.id as string;
+    await eventually(
+      () => (site.ledger.db.prepare('SELECT 1 FROM preorders WHERE id = ?').get(id) ? true : undefined),
+      15_000,
+      'the order at the site',
+    );
+    // The gateway refuses it (the order's day is tomorrow); a tampered or old gateway reports it anyway.
+    t.is((await site.api('till-1', 'POST', `/preorders/${id}/hand-out`)).status, 409);
+    site.ledger.escrow?.enqueue({ kind: 'preorder_handed_out', order_id: id, handed_out_at: new Date().toISOString() });
+    const refused = await until(
+      async () =>
+        (
+          await central.service.central.db.query<{ code: string }>(
+            "SELECT code FROM refused_up WHERE site_id = $1 AND change->>'kind' = 'preorder_handed_out'",
+            [SITE],
+          )
+        )[0],
+      'central set the report aside',
+      30_000,
+    );
+    t.is(refused.code, 'preorder_wrong_day');
+    const order = await anne.api('GET', `/api/accounts/konto-emma/webshop/orders/${id}`);
+    t.is(order.body.order.state, 'paid');
+    const cancelled = await anne.api('POST', `/api/accounts/konto-emma/webshop/orders/${id}/cancel`);
+    t.is(cancelled.status, 200, JSON.stringify(cancelled.body));
+    t.is(cancelled.body.order.state, 'refunded');
+  },
+);

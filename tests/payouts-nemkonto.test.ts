@@ -361,6 +361,9 @@ test.serial(
     t.is(otherWay.status, 409, otherWay.text);
     t.is(otherWay.body.code, 'entry_id_reused');
     t.is(Number((await r.central.accounts.get('konto-noah'))?.balance_ore), 50_000 - 2_000 - 500, 'booked once');
+    const [sealed] = await r.central.db.query<{ cpr_enc: Uint8Array }>('SELECT cpr_enc FROM people WHERE id = $1', [
+      r.anne.person_id,
+    ]);
     await r.central.db.query(`UPDATE people SET cpr_enc = '\\x'::bytea WHERE id = $1`, [r.anne.person_id]);
     before = await books(r.central);
     const missing = await call(r, r.anne, 'POST', '/api/accounts/konto-noah/payouts', {
@@ -379,7 +382,17 @@ test.serial(
     });
     t.is(bank.status, 201, bank.text);
 
+    // The batch does not close while a payout's CPR number cannot be read: finance learns which
+    // payout while the batch is open, not when the file is due.
+    const closing = await call(r, r.finance, 'POST', `/api/payout-batches/${ok.body.batch_id}/close`);
+    t.is(closing.status, 409, closing.text);
+    t.is(closing.body.code, 'payout_cpr_missing');
+    t.true(closing.body.message.includes(ok.body.payout_id), closing.text);
+    answers.push(closing.text);
+    // Readable again, it closes; unreadable by the time the file is asked for, no file is made.
+    await r.central.db.query('UPDATE people SET cpr_enc = $2 WHERE id = $1', [r.anne.person_id, sealed?.cpr_enc]);
     t.is((await call(r, r.finance, 'POST', `/api/payout-batches/${ok.body.batch_id}/close`)).status, 200);
+    await r.central.db.query(`UPDATE people SET cpr_enc = '\\x'::bytea WHERE id = $1`, [r.anne.person_id]);
     const file = await call(r, r.finance, 'GET', `/api/payout-batches/${ok.body.batch_id}/pain.001.xml`);
     t.is(file.status, 409, file.text);
     t.is(file.body.code, 'payout_cpr_missing');

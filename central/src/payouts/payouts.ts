@@ -183,6 +183,16 @@ export class PayoutService {
     return cpr;
   }
 
+  /** Whether a sealed CPR number opens to ten digits (the number itself is dropped at once). */
+  private opens(sealed: Uint8Array | null): boolean {
+    if (!this.cpr || !sealed || sealed.length === 0) return false;
+    try {
+      return /^[0-9]{10}$/.test(this.cpr.open(sealed));
+    } catch {
+      return false;
+    }
+  }
+
   /** Files the payout in the open batch of its kind (opening one if none is), in the withdrawal's transaction. */
   private async file(t: Tx, r: PayoutRequest & { id: string }, to: DanishAccount | null): Promise<string> {
     const kind: Kind = to ? 'bank' : 'nemkonto';
@@ -303,12 +313,26 @@ export class PayoutService {
   async close(id: string, by: string): Promise<PayoutBatch> {
     const config = this.configured();
     await this.store.tx(async (t) => {
-      const [row] = await t.sql.query<{ state: BatchState }>(
-        'SELECT state FROM payout_batches WHERE id = $1 FOR UPDATE',
+      const [row] = await t.sql.query<{ state: BatchState; kind: string }>(
+        'SELECT state, kind FROM payout_batches WHERE id = $1 FOR UPDATE',
         [id],
       );
       if (!row) throw new KantineError('not_found', `no payout batch ${id}`);
       if (row.state !== 'open') throw new KantineError('payout_batch_state', `payout batch ${id} is ${row.state}`);
+      // A NemKonto batch closes only if every guardian's CPR number opens, so its file can be made:
+      // finance learns which payouts (by id) while the batch is still open, not at the bank's cut-off.
+      if (row.kind === 'nemkonto') {
+        const people = await t.sql.query<{ id: string; cpr_enc: Uint8Array | null }>(
+          'SELECT p.id, pe.cpr_enc FROM payouts p LEFT JOIN people pe ON pe.id = p.person_id WHERE p.batch_id = $1',
+          [id],
+        );
+        const unreadable = people.filter((p) => !this.opens(p.cpr_enc)).map((p) => p.id);
+        if (unreadable.length > 0)
+          throw new KantineError(
+            'payout_cpr_missing',
+            `payout batch ${id}: the guardian's CPR number cannot be read for payout ${unreadable.join(', ')}`,
+          );
+      }
       const day = DateTime.fromJSDate(t.now).setZone('Europe/Copenhagen').toISODate();
       const debtor: FrozenDebtor = {
         name: config.debtor.name,

@@ -110,7 +110,10 @@ test.serial(
 
     // Not retried at once (a back-off); when its time comes, refunded.
     t.is(await central.webshop.settleUncollected(), 0);
-    await central.db.query('UPDATE webshop_orders SET refund_retry_at = now() WHERE id = $1', [first.id]);
+    // (a second back: Postgres' now() has microseconds, central's clock milliseconds)
+    await central.db.query("UPDATE webshop_orders SET refund_retry_at = now() - interval '1 second' WHERE id = $1", [
+      first.id,
+    ]);
     await central.webshop.settleUncollected();
     t.is(await state(first.id), 'refunded');
     t.is(await refundedAt(first.intent), 1_200);

@@ -26,7 +26,10 @@ const EMMA_CARD = '04000000003E01';
 const DAY_MS = 24 * 3600 * 1000;
 
 test('an order paid by canteen card in the portal reaches the gateway, shows at the till on its day, is handed out, and the portal says "Udleveret"', async (t) => {
-  const central = await families(t);
+  // Central's clock moves to the order's day with the school's before the till hands it out (central
+  // believes a hand-out only on the order's own day, and not from a site's clock ahead of its own).
+  const ahead = { ms: 0 };
+  const central = await families(t, {}, { now: () => new Date(Date.now() + ahead.ms) });
   const tomorrow = localDay(1);
   await putMenu(central, tomorrow);
   // The school lives a day ahead: its "today" is the order's day (the till shows a day's orders on that day).
@@ -112,7 +115,9 @@ test('an order paid by canteen card in the portal reaches the gateway, shows at 
     'only the paid order at the school',
   );
 
-  // The kiosk at till 1: staff log in, Emma taps with an empty basket, the order shows; hand it out.
+  // The next day (central's clock too): the kiosk at till 1, staff log in, Emma taps with an empty
+  // basket, the order shows; hand it out.
+  ahead.ms = DAY_MS;
   const reader = await site.reader('laeser-webshop', 'till-1');
   const kiosk = await browser().newContext({ viewport: { width: 1280, height: 800 }, hasTouch: true });
   t.teardown(() => kiosk.close());
@@ -143,6 +148,9 @@ test('an order paid by canteen card in the portal reaches the gateway, shows at 
     if (Date.now() > until) return;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+  // A day later Anne's session may have ended: she signs in again and opens the order.
+  await page.context().clearCookies();
+  await signInFromLanding(page, central, 'anne');
   await page.goto(orderUrl);
   t.deepEqual(await orderState(page), { state: 'handed_out', text: 'Udleveret' });
   t.is(await page.getByTestId('cancel').count(), 0);

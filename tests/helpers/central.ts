@@ -42,6 +42,8 @@ export async function startCentral(
   t: ExecutionContext,
   more: Record<string, unknown> = {},
   persistent = false,
+  /** Central's clock (default: the machine's). */
+  clock?: { now(): Date },
 ): Promise<TestCentral> {
   const dir = mkdtempSync(join(tmpdir(), 'kantine-central-'));
   const make = (mqttPort: number, httpPort: number) =>
@@ -64,6 +66,7 @@ export async function startCentral(
         http: { host: '127.0.0.1', port: httpPort, ...(more.http as Record<string, unknown> | undefined) },
       }),
       log: silent,
+      ...(clock ? { clock } : {}),
     });
   let service = make(0, 0);
   await service.start();

@@ -140,6 +140,8 @@ export async function families(
   t: ExecutionContext,
   /** More of central's config (e.g. a `payments` section). */
   extra: Record<string, unknown> = {},
+  /** Central's clock (default: the machine's). */
+  clock?: { now(): Date },
 ): Promise<FamilyCentral> {
   const port = await freePort();
   const publicUrl = `http://127.0.0.1:${port}`;
@@ -153,18 +155,23 @@ export async function families(
   ]);
   const keys = mkdtempSync(join(tmpdir(), 'kantine-portal-keys-'));
   t.teardown(() => rmSync(keys, { recursive: true, force: true }));
-  const central = await startCentral(t, {
-    database: { url: await freshDatabase(t, 'portalpages') },
-    http: { port },
-    identity: {
-      issuer: idp.issuer,
-      client_id: CLIENT_ID,
-      client_secret: CLIENT_SECRET,
-      public_url: publicUrl,
-      cpr_key_file: join(keys, 'cpr.key'),
+  const central = await startCentral(
+    t,
+    {
+      database: { url: await freshDatabase(t, 'portalpages') },
+      http: { port },
+      identity: {
+        issuer: idp.issuer,
+        client_id: CLIENT_ID,
+        client_secret: CLIENT_SECRET,
+        public_url: publicUrl,
+        cpr_key_file: join(keys, 'cpr.key'),
+      },
+      ...extra,
     },
-    ...extra,
-  });
+    false,
+    clock,
+  );
   const ok = async (p: Promise<{ status: number; body: unknown }>, status: number) => {
     const r = await p;
     if (r.status !== status) throw new Error(`${r.status} ${JSON.stringify(r.body)}`);

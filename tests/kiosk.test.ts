@@ -212,6 +212,9 @@ test('a tap with an empty basket shows name, photo, balance and the paid pre-ord
   });
   await logIn(page);
   await page.locator('[data-product="yoghurt"]').waitFor();
+  // The screen's live connection is up (the reader's state comes over it) before the card is tapped:
+  // a result sent before it is up reaches no screen.
+  await page.locator('[data-testid="reader-status"]', { hasText: 'Læser klar' }).waitFor();
   await reader.tap(cards.alma);
   const shown = await result(page, 'balance');
   t.regex(shown, /Alma Berg/);

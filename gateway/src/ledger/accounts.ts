@@ -1,6 +1,6 @@
 import { KantineError, type LinkAccount } from '@kantine/protocol';
 import type { AccountFacts, BatchRow, CardRow, LimitFacts, PlaceKind } from '../taps/authorizer.ts';
-import { type Db, nowIso } from './db.ts';
+import { type Db, nowIso, prepared } from './db.ts';
 import { PERIODS, type Period, periodStarts } from './spend-limits.ts';
 
 export interface AccountInput {
@@ -110,50 +110,50 @@ export class Accounts {
 
   /** Creates an account or updates its name and the guardians' choices (the balance moves only by entries). */
   putAccount(a: AccountInput): void {
-    this.d.db
-      .prepare(
-        `INSERT INTO accounts (id, first_name, last_name, place_kinds, denied_categories, allergies, photo,
+    prepared(
+      this.d.db,
+      `INSERT INTO accounts (id, first_name, last_name, place_kinds, denied_categories, allergies, photo,
                                auto_topup_ore, created_at)
          VALUES (@id, @first_name, @last_name, @place_kinds, @denied_categories, @allergies, @photo,
                  @auto_topup_ore, @created_at)
          ON CONFLICT (id) DO UPDATE SET first_name = excluded.first_name, last_name = excluded.last_name,
            place_kinds = excluded.place_kinds, denied_categories = excluded.denied_categories,
            allergies = excluded.allergies, photo = excluded.photo, auto_topup_ore = excluded.auto_topup_ore`,
-      )
-      .run({
-        id: a.id,
-        first_name: a.first_name,
-        last_name: a.last_name ?? '',
-        place_kinds: JSON.stringify(a.place_kinds ?? ['school', 'club']),
-        denied_categories: JSON.stringify(a.denied_categories ?? []),
-        allergies: JSON.stringify(a.allergies ?? []),
-        photo: a.photo ?? null,
-        auto_topup_ore: a.auto_topup_ore ?? null,
-        created_at: nowIso(this.d.clock),
-      });
+    ).run({
+      id: a.id,
+      first_name: a.first_name,
+      last_name: a.last_name ?? '',
+      place_kinds: JSON.stringify(a.place_kinds ?? ['school', 'club']),
+      denied_categories: JSON.stringify(a.denied_categories ?? []),
+      allergies: JSON.stringify(a.allergies ?? []),
+      photo: a.photo ?? null,
+      auto_topup_ore: a.auto_topup_ore ?? null,
+      created_at: nowIso(this.d.clock),
+    });
   }
 
   /** An account as central sends it: the guardians' choices and the limits, replaced whole. */
   replaceAccount(a: LinkAccount): void {
     this.putAccount(a);
-    this.d.db.prepare('DELETE FROM spend_limits WHERE account_id = ?').run(a.id);
+    prepared(this.d.db, 'DELETE FROM spend_limits WHERE account_id = ?').run(a.id);
     for (const l of a.limits) this.setSpendLimit(a.id, l);
   }
 
   /** Sets (or, with `limit_ore` null, removes) one spend limit of an account. */
   setSpendLimit(accountId: string, limit: Omit<SpendLimit, 'limit_ore'> & { limit_ore: number | null }): void {
     if (limit.limit_ore === null) {
-      this.d.db
-        .prepare('DELETE FROM spend_limits WHERE account_id = ? AND place_kind = ? AND period = ?')
-        .run(accountId, limit.place_kind, limit.period);
+      prepared(this.d.db, 'DELETE FROM spend_limits WHERE account_id = ? AND place_kind = ? AND period = ?').run(
+        accountId,
+        limit.place_kind,
+        limit.period,
+      );
       return;
     }
-    this.d.db
-      .prepare(
-        `INSERT INTO spend_limits (account_id, place_kind, period, limit_ore) VALUES (?, ?, ?, ?)
+    prepared(
+      this.d.db,
+      `INSERT INTO spend_limits (account_id, place_kind, period, limit_ore) VALUES (?, ?, ?, ?)
          ON CONFLICT DO UPDATE SET limit_ore = excluded.limit_ore`,
-      )
-      .run(accountId, limit.place_kind, limit.period, limit.limit_ore);
+    ).run(accountId, limit.place_kind, limit.period, limit.limit_ore);
   }
 
   getAccount(id: string): AccountFacts | undefined {
@@ -201,21 +201,20 @@ export class Accounts {
     const kind = c.kind ?? 'legacy';
     if (kind === 'ntag424' && !c.batch_id)
       throw new KantineError('invalid_request', 'an NTAG 424 DNA card names its batch');
-    this.d.db
-      .prepare(
-        `INSERT INTO cards (uid, account_id, state, kind, batch_id, label, sun_counter)
+    prepared(
+      this.d.db,
+      `INSERT INTO cards (uid, account_id, state, kind, batch_id, label, sun_counter)
          VALUES (@uid, @account_id, @state, @kind, @batch_id, @label, @sun_counter)
          ON CONFLICT (uid) DO UPDATE SET account_id = excluded.account_id, state = excluded.state,
            kind = excluded.kind, batch_id = excluded.batch_id, label = excluded.label,
            sun_counter = MAX(cards.sun_counter, excluded.sun_counter)`,
-      )
-      .run({
-        label: null,
-        ...c,
-        kind,
-        batch_id: kind === 'ntag424' ? c.batch_id : null,
-        sun_counter: c.sun_counter ?? 0,
-      });
+    ).run({
+      label: null,
+      ...c,
+      kind,
+      batch_id: kind === 'ntag424' ? c.batch_id : null,
+      sun_counter: c.sun_counter ?? 0,
+    });
   }
 
   getCard(uid: string): CardRow | undefined {

@@ -1,7 +1,7 @@
 import { type CentralEntry, KantineError, type PlaceKind, type SaleLine } from '@kantine/protocol';
 import { v7 as uuidv7 } from 'uuid';
 import type { AccountDbRow } from './accounts.ts';
-import { type Db, nowIso, writeTransaction } from './db.ts';
+import { type Db, nowIso, prepared, writeTransaction } from './db.ts';
 import type { Escrow } from './escrow.ts';
 import { dayBounds, localDate } from './spend-limits.ts';
 
@@ -106,7 +106,7 @@ export class Entries {
 
   /** An entry made elsewhere (central, or another site), booked once under its own id. */
   bookCentralEntry(e: CentralEntry): void {
-    if (this.d.db.prepare('SELECT 1 FROM entries WHERE id = ?').get(e.id)) return;
+    if (prepared(this.d.db, 'SELECT 1 FROM entries WHERE id = ?').get(e.id)) return;
     const account = this.stmt.getAccount.get(e.account_id);
     if (!account) throw new Error(`central sent an entry for account ${e.account_id} before the account`);
     const balance = account.balance_ore + e.amount_ore;

@@ -13,7 +13,7 @@ import { v7 as uuidv7 } from 'uuid';
 import type { Clock } from '../clock.ts';
 import type { BudgetNeed } from '../ledger/escrow.ts';
 import type { Ledger } from '../ledger/ledger.ts';
-import { Replica, type SetAside } from './replica.ts';
+import { type LinkState, Replica, type SetAside } from './replica.ts';
 
 /** How a tap on a linked site may use central: ask for more shares, or decide with what it has. */
 export interface EscrowTurn {
@@ -102,8 +102,7 @@ export class CentralLink extends EventEmitter<CentralLinkEvents> {
    * Where this site stands, for central to compare with its record (docs/replication.md §Restore):
    * the mark of the last change of central's applied here, and how far central acknowledged ours.
    */
-  private standing(): { down_mark?: string; up_acked: number } {
-    const st = this.replica.state();
+  private standing(st: LinkState = this.replica.state()): { down_mark?: string; up_acked: number } {
     return { ...(st.down_mark ? { down_mark: st.down_mark } : {}), up_acked: st.up_acked };
   }
 
@@ -134,8 +133,11 @@ export class CentralLink extends EventEmitter<CentralLinkEvents> {
   /** Sends outbox rows not yet sent (after a sale's commit, a recall, a reconnect). */
   flush(): void {
     if (!this.online) return;
-    const { up_acked } = this.replica.state();
+    const st = this.replica.state();
+    const { up_acked } = st;
     if (this.sentThrough < up_acked) this.sentThrough = up_acked;
+    // Everything made here is on its way already: no need to look in the outbox.
+    if (this.sentThrough >= st.up_seq) return;
     const room = MAX_IN_FLIGHT - (this.sentThrough - up_acked);
     if (room <= 0) return;
     const changes = this.replica.outbox(this.sentThrough, room);
@@ -143,7 +145,7 @@ export class CentralLink extends EventEmitter<CentralLinkEvents> {
     if (changes.length > 0 && this.sentThrough === up_acked) this.progressAt = this.clock.now().getTime();
     // Packed by bytes as well as by count: 200 sales of 50 lines each would not fit 1 MiB. One
     // sale alone is far below it by schema, so nothing is ever too large to send.
-    const at = { down_cursor: this.replica.state().down_cursor, ...this.standing() };
+    const at = { down_cursor: st.down_cursor, ...this.standing(st) };
     for (const list of packChanges(changes, (change) => change))
       this.send({ v: 1, t: 'changes', changes: list, ...at });
     const last = changes.at(-1);
@@ -185,9 +187,10 @@ export class CentralLink extends EventEmitter<CentralLinkEvents> {
     this.heard = true;
     switch (msg.t) {
       case 'changes': {
-        const before = this.replica.state().down_cursor;
         const nowIso = this.clock.now().toISOString();
-        const { cursor, setAside, reset } = this.ledger.transaction(() => this.replica.applyDown(msg.changes, nowIso));
+        const { before, cursor, setAside, reset } = this.ledger.transaction(() =>
+          this.replica.applyDown(msg.changes, nowIso),
+        );
         if (reset) this.emit('resync');
         this.send({
           v: 1,

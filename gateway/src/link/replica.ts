@@ -10,6 +10,7 @@ import {
   type UpChange,
 } from '@kantine/protocol';
 import type Database from 'better-sqlite3';
+import { savepoint } from '../ledger/db.ts';
 import type { Accounts } from '../ledger/accounts.ts';
 import type { Entries } from '../ledger/entries.ts';
 import type { Escrow } from '../ledger/escrow.ts';
@@ -35,6 +36,8 @@ export interface SetAside {
 
 /** What applying a message of central's changes did. */
 export interface DownApplied {
+  /** The cursor before this message. */
+  before: number;
   cursor: number;
   setAside: SetAside[];
   /** Central started its log for this site again (a `reset`: central was restored, or lost track). */
@@ -126,6 +129,8 @@ export class Replica {
     const state = this.state();
     let at = state.down_cursor;
     let mark = state.down_mark;
+    // Read once, and again only after a change that moves it (a reset, or the resync's end).
+    let resyncMark = state.resync_mark;
     let reset = false;
     const setAside: SetAside[] = [];
     const putAside = (c: { seq: number; kind: string }, code: string, detail: string) => {
@@ -160,7 +165,8 @@ export class Replica {
       if (change.kind === 'reset') reset = true;
       try {
         // A nested transaction is a savepoint: a change that fails leaves nothing behind.
-        this.stores.db.transaction(() => this.apply(change))();
+        savepoint(this.stores.db, () => this.apply(change, resyncMark !== null));
+        if (change.kind === 'reset' || change.kind === 'resync_done') resyncMark = this.state().resync_mark;
       } catch (err) {
         const e = err as Error & { code?: unknown };
         // The disk or the database failing is no fault of the change: the whole message fails
@@ -170,24 +176,25 @@ export class Replica {
       }
     }
     this.stmt.setDown.run(at, mark);
-    return { cursor: at, setAside, ...(reset ? { reset } : {}) };
+    return { before: state.down_cursor, cursor: at, setAside, ...(reset ? { reset } : {}) };
   }
 
-  private apply(c: DownChange): void {
+  /** Applies one change; `resyncing`: a resync is running (what central sends is noted). */
+  private apply(c: DownChange, resyncing: boolean): void {
     switch (c.kind) {
       case 'account':
-        if (this.state().resync_mark) this.noteAccount(c.account);
+        if (resyncing) this.noteAccount(c.account);
         this.stores.accounts.replaceAccount(c.account);
         return;
       case 'card':
-        if (this.state().resync_mark) this.noteCard(c.card);
+        if (resyncing) this.noteCard(c.card);
         this.stores.accounts.putCard(c.card);
         return;
       case 'batch':
         this.stores.accounts.putBatch({ id: c.batch.id, sdm_master: Buffer.from(c.batch.sdm_master, 'hex') });
         return;
       case 'entry':
-        if (this.state().resync_mark) this.stmt.seen.run('entry', c.entry.id);
+        if (resyncing) this.stmt.seen.run('entry', c.entry.id);
         this.stores.entries.bookCentralEntry(c.entry);
         return;
       case 'reset':

@@ -23,7 +23,11 @@ export type UpHandler = (site: string, payload: Buffer) => void;
 /** How central's end of the link meets the sites: its own broker, or a shared standard one. */
 export interface LinkTransport {
   start(onUp: UpHandler): Promise<void>;
-  /** QoS 1, fire and forget: the link's own acks and re-sends make delivery sure. */
+  /**
+   * QoS 0, fire and forget: the link's own acks and re-sends make delivery sure (a site's session
+   * is clean, so MQTT's QoS 1 would add only a PUBACK each way per site and change — a tenth of
+   * the work of a change sent to a thousand sites — and no delivery the link does not make sure of).
+   */
   publish(site: string, message: LinkDown): void;
   close(): Promise<void>;
   /** The port sites connect to (the embedded broker's), or 0. */
@@ -149,7 +153,7 @@ export class EmbeddedLinkBroker implements LinkTransport {
         cmd: 'publish',
         topic: linkTopic(site, 'down'),
         payload: Buffer.from(JSON.stringify(message)),
-        qos: 1,
+        qos: 0,
         retain: false,
         dup: false,
       },
@@ -224,7 +228,7 @@ export class SharedLinkClient implements LinkTransport {
   }
 
   publish(site: string, message: LinkDown): void {
-    this.client?.publish(linkTopic(site, 'down'), JSON.stringify(message), { qos: 1 });
+    this.client?.publish(linkTopic(site, 'down'), JSON.stringify(message), { qos: 0 });
   }
 
   async close(): Promise<void> {

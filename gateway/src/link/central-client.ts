@@ -1,5 +1,12 @@
 import { connectMqtt, type MqttClient, parseBrokerUrl } from '@kantine/mqtt';
-import { decodePayload, KantineError, LinkDownWire, linkTopic, MAX_LINK_PAYLOAD_BYTES } from '@kantine/protocol';
+import {
+  decodePayload,
+  KantineError,
+  LinkDownWire,
+  type LinkUp,
+  linkTopic,
+  MAX_LINK_PAYLOAD_BYTES,
+} from '@kantine/protocol';
 import type { Logger } from 'pino';
 import type { CentralLink } from './central-link.ts';
 
@@ -35,10 +42,16 @@ export class CentralClient {
       ]);
   }
 
-  /** What the link sends: QoS 1 while connected; dropped otherwise (the link re-sends). */
-  readonly send = (message: unknown): void => {
+  /**
+   * What the link sends, while connected; dropped otherwise (the link re-sends). An ack of
+   * central's changes goes at QoS 0 — the next ack or hello says the same again, and central
+   * re-sends what stays unacknowledged — the rest at QoS 1.
+   */
+  readonly send = (message: LinkUp): void => {
     if (this.client?.connected)
-      this.client.publish(linkTopic(this.opts.site, 'up'), JSON.stringify(message), { qos: 1 });
+      this.client.publish(linkTopic(this.opts.site, 'up'), JSON.stringify(message), {
+        qos: message.t === 'ack' ? 0 : 1,
+      });
   };
 
   start(link: CentralLink): void {

@@ -19,13 +19,16 @@
 
 import { type ChildProcess, fork } from 'node:child_process';
 import { randomBytes, scryptSync } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import { createServer, type Socket } from 'node:net';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer as createTlsServer } from 'node:tls';
 import { parseArgs } from 'node:util';
 import { CentralService, openPostgres, parseCentralConfig } from '@kantine/central';
 import { Ledger, systemClock } from '@kantine/gateway';
+import { type BrokerTls, ensureBrokerTls } from '@kantine/mqtt/ca';
 import { newSecret } from '@kantine/protocol/credentials';
 import { Aedes } from 'aedes';
 import pino from 'pino';
@@ -44,7 +47,10 @@ const { values } = parseArgs({
      * here and each school on its own disk makes at once, is then left out.
      */
     'ledger-dir': { type: 'string' },
-    /** A V8 CPU profile of every site process into this folder (central's: run node with --cpu-prof). */
+    /**
+     * V8 CPU profiles of the timed changes only (not the set-up, not the baseline) into this
+     * folder: `central.cpuprofile` (central, this process) and `site-host-N.cpuprofile`.
+     */
     profile: { type: 'string' },
     json: { type: 'boolean', default: false },
   },
@@ -92,15 +98,19 @@ const central = new CentralService({
 const hosts: ChildProcess[] = [];
 let onItems: (items: [string, string, number][]) => void = () => {};
 const waiters = new Map<ChildProcess, { t: string; resolve: () => void }>();
+const cpuOf = new Map<ChildProcess, number>();
+
+/** CPU time used so far (µs): central's (this process) and the site processes' together. */
+async function cpuNow(): Promise<{ central: number; sites: number }> {
+  await Promise.all(hosts.map((h) => ask(h, { t: 'cpu' }, 'cpu')));
+  const { user, system } = process.cpuUsage();
+  return { central: user + system, sites: hosts.reduce((sum, h) => sum + (cpuOf.get(h) ?? 0), 0) };
+}
 
 function startHost(index: number): ChildProcess {
   const child = fork(join(import.meta.dirname, 'propagation', 'site-host.ts'), [], {
     env: { ...process.env, KANTINE_PROP_HOST: String(index) },
-    execArgv: [
-      '--import',
-      import.meta.resolve('tsx'),
-      ...(values.profile ? ['--cpu-prof', `--cpu-prof-dir=${values.profile}`] : []),
-    ],
+    execArgv: ['--import', import.meta.resolve('tsx')],
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
   child.on('message', (msg: FromHost) => {
@@ -109,6 +119,7 @@ function startHost(index: number): ChildProcess {
       process.stderr.write(`site process: ${msg.message}\n`);
       process.exitCode = 1;
     } else {
+      if (msg.t === 'cpu') cpuOf.set(child, msg.us);
       const w = waiters.get(child);
       if (w?.t === msg.t) {
         waiters.delete(child);
@@ -211,6 +222,8 @@ try {
   const each: number[] = [];
   const answered: number[] = [];
   const first: number[] = [];
+  const profiler = values.profile ? await startProfiles() : undefined;
+  const cpuBefore = await cpuNow();
   for (let i = 0; i < samples; i++) {
     const block = i % 2 === 0;
     const t0 = clock();
@@ -226,9 +239,21 @@ try {
     first.push(Math.min(...times));
     all.push(Math.max(...times));
   }
+  const cpuAfter = await cpuNow();
+  if (profiler && values.profile) await stopProfiles(profiler, values.profile);
 
   say('baseline: one QoS 1 message per site through a bare aedes to as many subscribers…');
   const baseline = await fanOutBaseline(gateways, samples);
+  say('… and the same over TLS, as the link is…');
+  const tlsFiles = await ensureBrokerTls({
+    dir: join(dir, 'baseline-tls'),
+    ca_file_base: 'ca',
+    server_file_base: 'server',
+    ca_name: 'bench CA',
+    organisation: 'bench',
+    names: ['127.0.0.1'],
+  });
+  const baselineTls = await fanOutBaseline(gateways, samples, tlsFiles);
 
   const every = summarize(all, 1);
   const result = {
@@ -246,8 +271,18 @@ try {
     api_p50_ms: summarize(answered, 1).p50_ms,
     api_p99_ms: summarize(answered, 1).p99_ms,
     first_site_p50_ms: summarize(first, 1).p50_ms,
+    // The CPU time one change cost, all sites together, in central's process (its API, database
+    // client, broker and link) and in the site processes (each site's TLS, MQTT, link and ledger):
+    // on one machine of few cores their sum, not the network, bounds how soon the last site has it.
+    central_cpu_ms_per_change: Math.round((cpuAfter.central - cpuBefore.central) / samples / 100) / 10,
+    sites_cpu_ms_per_change: Math.round((cpuAfter.sites - cpuBefore.sites) / samples / 100) / 10,
+    cores: availableParallelism(),
     baseline_p50_ms: baseline.p50_ms,
     baseline_p99_ms: baseline.p99_ms,
+    baseline_cpu_ms_per_change: baseline.cpu_ms,
+    baseline_tls_p50_ms: baselineTls.p50_ms,
+    baseline_tls_p99_ms: baselineTls.p99_ms,
+    baseline_tls_cpu_ms_per_change: baselineTls.cpu_ms,
     target_ms: TARGET_MS,
   };
   process.stdout.write(`${JSON.stringify(result, null, values.json ? 0 : 2)}\n`);
@@ -263,19 +298,51 @@ try {
   rmSync(ledgerDir, { recursive: true, force: true });
 }
 
-/** The same fan-out with no kantine in it: one message per site, until every subscriber has it. */
-async function fanOutBaseline(n: number, count: number) {
+/** Starts a CPU profile of this process (central) and of every site process. */
+async function startProfiles(): Promise<Session> {
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await Promise.all(hosts.map((h) => ask(h, { t: 'profile' }, 'profiled')));
+  await session.post('Profiler.start');
+  return session;
+}
+
+async function stopProfiles(session: Session, into: string): Promise<void> {
+  const { profile } = await session.post('Profiler.stop');
+  session.disconnect();
+  mkdirSync(into, { recursive: true });
+  writeFileSync(join(into, 'central.cpuprofile'), JSON.stringify(profile));
+  await Promise.all(
+    hosts.map((h, i) => ask(h, { t: 'profile', file: join(into, `site-host-${i}.cpuprofile`) }, 'profiled')),
+  );
+  say(`CPU profiles of the timed changes in ${into}`);
+}
+
+/**
+ * The same fan-out with no kantine in it: one message per site, until every subscriber has it;
+ * plain MQTT, or over TLS with `tlsFiles`. Also the CPU time it cost, all processes together.
+ */
+async function fanOutBaseline(n: number, count: number, tlsFiles?: BrokerTls) {
   const broker = await Aedes.createBroker();
-  const server = createServer((socket) => {
+  const onSocket = (socket: Socket) => {
     socket.setNoDelay(true);
     broker.handle(socket);
-  });
+  };
+  const server = tlsFiles
+    ? createTlsServer({ key: readFileSync(tlsFiles.key_file), cert: readFileSync(tlsFiles.cert_file) }, onSocket)
+    : createServer(onSocket);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as { port: number }).port;
   try {
     const topics = Array.from({ length: n }, (_, i) => `baseline/${i}`);
     const parts = deal(topics, hosts.length);
-    await Promise.all(hosts.map((h, i) => ask(h, { t: 'baseline', port, topics: parts[i] ?? [] }, 'subscribed')));
+    await Promise.all(
+      hosts.map((h, i) =>
+        ask(h, { t: 'baseline', port, topics: parts[i] ?? [], ca_file: tlsFiles?.ca_file }, 'subscribed'),
+      ),
+    );
+    const cpuBefore = await cpuNow();
     const times: number[] = [];
     for (let s = 0; s < count; s++) {
       const t0 = clock();
@@ -289,7 +356,10 @@ async function fanOutBaseline(n: number, count: number) {
       }
       times.push(Math.max(...(await got)));
     }
-    return summarize(times, 1);
+    const cpuAfter = await cpuNow();
+    const cpu = cpuAfter.central - cpuBefore.central + cpuAfter.sites - cpuBefore.sites;
+    await Promise.all(hosts.map((h) => ask(h, { t: 'baseline_end' }, 'unsubscribed')));
+    return { ...summarize(times, 1), cpu_ms: Math.round(cpu / count / 100) / 10 };
   } finally {
     await new Promise<void>((r) => broker.close(() => r()));
     await new Promise<void>((r) => server.close(() => r()));

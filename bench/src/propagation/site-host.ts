@@ -14,7 +14,8 @@
  * and logins per source, as it should. Each TLS connection made here therefore leaves from its
  * own loopback address (127.<10+process>.x.y), as each school's link leaves from its own network.
  */
-import { copyFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { syncBuiltinESMExports } from 'node:module';
 import { join } from 'node:path';
 import tls from 'node:tls';
@@ -45,6 +46,7 @@ interface Site {
 const sites: Site[] = [];
 const LOGINS_AT_ONCE = 8;
 const subscribers: MqttClient[] = [];
+let profiler: Session | undefined;
 
 // Reports are sent in one IPC message per turn of the event loop, not one per site.
 let pending: [string, string, number][] = [];
@@ -100,12 +102,42 @@ async function handle(msg: ToHost): Promise<void> {
     }
     case 'baseline': {
       for (const topic of msg.topics) {
-        const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${msg.port}`, { protocolVersion: 4 });
+        const c = msg.ca_file
+          ? await mqtt.connectAsync(`mqtts://127.0.0.1:${msg.port}`, {
+              protocolVersion: 4,
+              ca: readFileSync(msg.ca_file),
+            })
+          : await mqtt.connectAsync(`mqtt://127.0.0.1:${msg.port}`, { protocolVersion: 4 });
         await c.subscribeAsync(topic, { qos: 1 });
         c.on('message', (t) => report([t, 'message', now()]));
         subscribers.push(c);
       }
       send({ t: 'subscribed' });
+      return;
+    }
+    case 'profile': {
+      if (!msg.file) {
+        profiler = new Session();
+        profiler.connect();
+        await profiler.post('Profiler.enable');
+        await profiler.post('Profiler.start');
+      } else if (profiler) {
+        const { profile } = await profiler.post('Profiler.stop');
+        writeFileSync(msg.file, JSON.stringify(profile));
+        profiler.disconnect();
+        profiler = undefined;
+      }
+      send({ t: 'profiled' });
+      return;
+    }
+    case 'baseline_end': {
+      for (const c of subscribers.splice(0)) await c.endAsync(true);
+      send({ t: 'unsubscribed' });
+      return;
+    }
+    case 'cpu': {
+      const { user, system } = process.cpuUsage();
+      send({ t: 'cpu', us: user + system });
       return;
     }
     case 'stop': {

@@ -10,8 +10,8 @@ import {
   type UpChange,
 } from '@kantine/protocol';
 import type Database from 'better-sqlite3';
-import { savepoint } from '../ledger/db.ts';
 import type { Accounts } from '../ledger/accounts.ts';
+import { savepoint } from '../ledger/db.ts';
 import type { Entries } from '../ledger/entries.ts';
 import type { Escrow } from '../ledger/escrow.ts';
 import type { Preorders } from '../ledger/preorders.ts';

@@ -71,7 +71,7 @@ const preparedByDb = new WeakMap<Database.Database, Map<string, Database.Stateme
  * run often enough that compiling their SQL each time shows (a change from central is applied at
  * every site it concerns; compiling the card's upsert was a fifth of the work).
  */
-export function prepared<P extends unknown[] | {} = unknown[], R = unknown>(
+export function prepared<P extends unknown[] | object = unknown[], R = unknown>(
   db: Database.Database,
   sql: string,
 ): Database.Statement<P, R> {

@@ -265,9 +265,7 @@ let sunStats: typeof decisionStats | undefined;
 if (values.sun) {
   say(`durable decisions with NTAG 424 SUN cards, ${readers} readers, ${seconds} s, ${mode}…`);
   unanswered = 0;
-  sunStats = await withBatches(() =>
-    cpuPerOp(gatewayPid, async () => summarize(await load(seconds, sunTap), seconds)),
-  );
+  sunStats = await withBatches(() => cpuPerOp(gatewayPid, async () => summarize(await load(seconds, sunTap), seconds)));
 }
 
 for (const c of clients) await c.endAsync(true);

@@ -94,7 +94,7 @@ if (values.sun) {
   ledger.close();
 }
 
-// The gateway logs at its production level (info: one line per decision); the logs are drained.
+// The gateway logs at its production level (info: a line per decline or repeated tap); the logs are drained.
 const gateway = await spawnGateway(
   configPath,
   { LOG_LEVEL: 'info' },

@@ -17,7 +17,7 @@ import { connectFirst, connectMqtt, type MqttClient } from '@kantine/mqtt';
 import type { CardRead } from '@kantine/protocol';
 import { TapClient } from '@kantine/reader';
 import { makeLoadSite } from '@kantine/tests/helpers/load-site.ts';
-import { spawnGateway, stopGracefully } from '@kantine/tests/helpers/process.ts';
+import { freePort, spawnGateway, stopGracefully } from '@kantine/tests/helpers/process.ts';
 import { cpuPerOp, summarize } from './stats.ts';
 
 const SITE = 'benchskolen';
@@ -48,13 +48,15 @@ const say = (line: string) => {
   if (!values.json) process.stderr.write(`${line}\n`);
 };
 
-// One till per reader with a standing basket, one child per till with money for any run.
+// One till per reader with a standing basket, one child per till with money for any run. HTTP on a
+// known loopback port (plain: nothing but this bench talks to it), for the group commits' sizes.
+const httpPort = await freePort();
 const site = await makeLoadSite({
   site: SITE,
   readers,
   price_ore: 200,
   balance_ore: 1_000_000_000,
-  config: { bench_echo: true },
+  config: { bench_echo: true, http: { host: '127.0.0.1', port: httpPort, tls: 'off' } },
 });
 const { database, configPath, port, secret } = site;
 const uid = site.cardUid;
@@ -92,7 +94,7 @@ if (values.sun) {
   ledger.close();
 }
 
-// The gateway logs at its production level (info: one line per decision); the logs are drained.
+// The gateway logs at its production level (info: a line per decline or repeated tap); the logs are drained.
 const gateway = await spawnGateway(
   configPath,
   { LOG_LEVEL: 'info' },
@@ -173,6 +175,24 @@ async function openLoop(s: number, perSecond: number, { prepare, op }: Op): Prom
   return latencies;
 }
 
+/** The gateway's group commits so far (its `/metrics`): how many, and how many taps they held. */
+async function groupCommits(): Promise<{ count: number; taps: number }> {
+  const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+  const sample = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? Number.NaN);
+  return {
+    count: sample('kantine_group_commit_batch_size_count'),
+    taps: sample('kantine_group_commit_batch_size_sum'),
+  };
+}
+/** Taps per group commit while `run` ran (the scrapes fall outside its CPU window). */
+async function withBatches<T>(run: () => Promise<T>): Promise<T & { batch_mean: number }> {
+  const before = await groupCommits();
+  const result = await run();
+  const after = await groupCommits();
+  const batch_mean = Math.round(((after.taps - before.taps) / Math.max(1, after.count - before.count)) * 10) / 10;
+  return { ...result, batch_mean };
+}
+
 const load = (s: number, o: Op) => (rate === undefined ? closedLoop(s, o) : openLoop(s, rate, o));
 
 // ── Baseline: QoS1 echo through the same broker, no ledger ────────────────────────────────────
@@ -237,13 +257,15 @@ const gatewayPid = gateway.pid ?? 0;
 const echoStats = await cpuPerOp(gatewayPid, async () => summarize(await load(seconds, echo), seconds));
 say(`durable decisions, ${readers} readers, ${seconds} s, ${mode}…`);
 unanswered = 0;
-const decisionStats = await cpuPerOp(gatewayPid, async () => summarize(await load(seconds, tap), seconds));
+const decisionStats = await withBatches(() =>
+  cpuPerOp(gatewayPid, async () => summarize(await load(seconds, tap), seconds)),
+);
 const notApproved = unanswered;
 let sunStats: typeof decisionStats | undefined;
 if (values.sun) {
   say(`durable decisions with NTAG 424 SUN cards, ${readers} readers, ${seconds} s, ${mode}…`);
   unanswered = 0;
-  sunStats = await cpuPerOp(gatewayPid, async () => summarize(await load(seconds, sunTap), seconds));
+  sunStats = await withBatches(() => cpuPerOp(gatewayPid, async () => summarize(await load(seconds, sunTap), seconds)));
 }
 
 for (const c of clients) await c.endAsync(true);
@@ -267,6 +289,7 @@ const result = {
   echo_p50_ms: echoStats.p50_ms,
   echo_p99_ms: echoStats.p99_ms,
   decision_gateway_cpu_us: decisionStats.gateway_cpu_us,
+  decision_batch_mean: decisionStats.batch_mean,
   decision_client_cpu_us: decisionStats.client_cpu_us,
   echo_gateway_cpu_us: echoStats.gateway_cpu_us,
   echo_client_cpu_us: echoStats.client_cpu_us,
@@ -279,6 +302,7 @@ const result = {
         sun_decision_p50_ms: sunStats.p50_ms,
         sun_decision_p99_ms: sunStats.p99_ms,
         sun_decision_gateway_cpu_us: sunStats.gateway_cpu_us,
+        sun_decision_batch_mean: sunStats.batch_mean,
         sun_decision_client_cpu_us: sunStats.client_cpu_us,
         sun_not_approved: unanswered,
       }

@@ -216,12 +216,18 @@ export class Gateway extends EventEmitter<GatewayEvents> {
     events.listen(processor);
     processor.on('decision', (decided, seconds) => {
       const { decision: d, replay } = decided;
-      log.info(
-        { tap_id: d.tap_id, reader_id: d.reader_id, outcome: d.outcome, code: d.code, replay, ms: seconds * 1000 },
-        'decision',
-      );
+      // A decline (its code) and a repeated tap are logged at info; every decision at debug. A
+      // sale's line would be one JSON line and one write per tap at the busiest moment, and the
+      // sale itself is in the ledger (entries, taps) and counted in /metrics.
+      const level = replay || d.outcome === 'declined' ? 'info' : 'debug';
+      if (log.isLevelEnabled(level)) {
+        log[level](
+          { tap_id: d.tap_id, reader_id: d.reader_id, outcome: d.outcome, code: d.code, replay, ms: seconds * 1000 },
+          'decision',
+        );
+      }
       if (!replay) {
-        this.metrics.decisions.inc({ outcome: d.outcome, code: d.code ?? '' });
+        this.metrics.decided(d.outcome, d.code);
         this.metrics.decisionSeconds.observe(seconds);
       }
       this.emit('decision', d, replay);

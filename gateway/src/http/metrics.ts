@@ -21,11 +21,24 @@ export class GatewayMetrics {
     registers: [this.registry],
   });
 
-  readonly decisions = new Counter({
+  /**
+   * Fresh decisions by outcome and code, counted in a plain map on the tap path (`decided`) and
+   * added to the counter when it is scraped: `inc` with labels hashes and checks them per call.
+   */
+  private readonly decisionCounts = new Map<string, { outcome: string; code: string; n: number }>();
+
+  readonly decisions: Counter<'outcome' | 'code'> = new Counter({
     name: 'kantine_decisions_total',
     help: 'Fresh decisions (not repeats of a stored one) by outcome and decline code',
     labelNames: ['outcome', 'code'] as const,
     registers: [this.registry],
+    collect: () => {
+      for (const c of this.decisionCounts.values()) {
+        if (c.n === 0) continue;
+        this.decisions.inc({ outcome: c.outcome, code: c.code }, c.n);
+        c.n = 0;
+      }
+    },
   });
 
   readonly batchSize = new Histogram({
@@ -89,6 +102,14 @@ export class GatewayMetrics {
         if (link) this.set(link.set_aside);
       },
     });
+  }
+
+  /** Counts one fresh decision (`kantine_decisions_total`). */
+  decided(outcome: string, code: string | undefined): void {
+    const key = code === undefined ? outcome : `${outcome}/${code}`;
+    const c = this.decisionCounts.get(key);
+    if (c) c.n++;
+    else this.decisionCounts.set(key, { outcome, code: code ?? '', n: 1 });
   }
 
   text(): Promise<string> {

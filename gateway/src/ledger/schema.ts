@@ -433,4 +433,14 @@ export const migrations: readonly string[] = [
   CREATE TRIGGER entries_are_immutable_d BEFORE DELETE ON entries
     BEGIN SELECT RAISE(ABORT, 'ledger entries are immutable'); END;
   `,
+  // 13 (issue 22): a till's sales indexed by time first. Keyed by till, each till's newest index
+  // entries sit on a page of their own, so a group commit wrote one more page (and its parents)
+  // per till in it: about 1.4 of a sale's 4.4 WAL pages, each page some 12-17 µs of CPU here.
+  // Keyed by time, every sale lands on the index's last page. What reads it is bounded by time
+  // (the end-of-day report, the till's last sale today) and scans one day's sales of the site;
+  // the till screen's latest decisions walk back from the newest sale to the till's own.
+  `
+  DROP INDEX entries_by_till;
+  CREATE INDEX entries_by_till_time ON entries (created_at, till_id) WHERE till_id IS NOT NULL;
+  `,
 ];

@@ -51,7 +51,9 @@ export class TapLog {
   /**
    * A till's latest decisions, newest first. The taps that made no sale are indexed by till
    * (`taps_by_till`, partial); an approved tap is found through its sale's entry, which has the
-   * till and the same time (schema 12: one index page fewer per sale).
+   * till and the same time (schema 12: one index page fewer per sale). The sales are indexed by
+   * time, then till (schema 13): the newest sales of the site are walked back until this till's
+   * `limit` are found (all of them for a till that has sold nothing).
    */
   recentDecisions(tillId: string, limit: number): Decision[] {
     const n = Math.min(Math.max(limit, 1), 500);

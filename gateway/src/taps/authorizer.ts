@@ -108,6 +108,13 @@ function genuine(f: TapFacts, card: CardRow): { code: DeclineCode } | { sunCount
   }
 }
 
+type DeclineFacts = Omit<Extract<Verdict, { outcome: 'declined' }>, 'outcome' | 'code'>;
+
+/** A decline after a genuine read: its SUN counter is used up all the same. */
+function declined(code: DeclineCode, sun: { sunCounter?: number }, more: DeclineFacts = {}): Verdict {
+  return { outcome: 'declined', code, ...more, ...sun };
+}
+
 /** The basket's allergens this child is allergic to (none when staff confirmed the basket). */
 export function allergensFor(account: AccountFacts, basket: BasketFacts): string[] {
   return ruleAllergens(account, basket);
@@ -140,29 +147,27 @@ export function authorize(f: TapFacts): Verdict {
   const proof = genuine(f, card);
   if ('code' in proof) return { outcome: 'declined', code: proof.code };
   const sun = proof.sunCounter === undefined ? {} : { sunCounter: proof.sunCounter };
-  const decline = (code: DeclineCode, more: Omit<Extract<Verdict, { outcome: 'declined' }>, 'outcome' | 'code'> = {}) =>
-    ({ outcome: 'declined', code, ...more, ...sun }) as const;
   // 3, 4, 5
   switch (card.state) {
     case 'replaced':
-      return decline('card_replaced');
+      return declined('card_replaced', sun);
     case 'stock':
-      return decline('card_not_active');
+      return declined('card_not_active', sun);
     case 'blocked':
-      return decline('card_blocked');
+      return declined('card_blocked', sun);
     case 'active':
       break;
   }
   // An active card without an account is a broken row, not a child's problem: treat as unknown.
-  if (!account) return decline('unknown_card');
+  if (!account) return declined('unknown_card', sun);
   if (!basket) return { outcome: 'balance', account, ...sun };
   const asked = { account, basket };
   // 6–10: the child's own rules for the basket (protocol/src/basket-rules.ts, which the webshop applies too)
   const refusal = basketRules(account, basket, f.placeKind, f.limits);
   if (refusal) {
-    if ('limit' in refusal) return decline(refusal.code, { ...asked, limit: refusal.limit });
-    if ('allergens' in refusal) return decline(refusal.code, { ...asked, allergens: refusal.allergens });
-    return decline(refusal.code, asked);
+    if ('limit' in refusal) return declined(refusal.code, sun, { ...asked, limit: refusal.limit });
+    if ('allergens' in refusal) return declined(refusal.code, sun, { ...asked, allergens: refusal.allergens });
+    return declined(refusal.code, sun, asked);
   }
   return { outcome: 'approved', account, basket, ...sun };
 }

@@ -42,6 +42,9 @@ export function commitTap(ledger: Ledger, p: TapPlan): Decided {
   const { tap, verdict, decided_at } = p;
   // A genuine SUN message is used up whatever the outcome: the same message never passes twice.
   if (verdict.sunCounter !== undefined) ledger.accounts.setSunCounter(tap.card.uid, verdict.sunCounter);
+  // Each decision is this object with its outcome's fields assigned onto it, never
+  // `{ ...base, outcome, … }`: V8 (Node 20) spreads a fresh object and then adds each further
+  // property through a slow path, about 1 µs a property — 9 µs for a sale's decision.
   const base = {
     v: 1 as const,
     tap_id: tap.tap_id,
@@ -54,24 +57,22 @@ export function commitTap(ledger: Ledger, p: TapPlan): Decided {
   let decision: Decision;
   switch (verdict.outcome) {
     case 'declined':
-      decision = {
-        ...base,
-        outcome: 'declined',
+      decision = Object.assign(base, {
+        outcome: 'declined' as const,
         code: verdict.code,
         ...(verdict.basket ? { amount_ore: verdict.basket.total_ore } : {}),
         ...(verdict.account
           ? { first_name: verdict.account.first_name, balance_ore: verdict.account.balance_ore }
           : {}),
         ...(verdict.limit ? { limit_ore: verdict.limit.limit_ore, spent_ore: verdict.limit.spent_ore } : {}),
-      };
+      });
       break;
     case 'balance':
-      decision = {
-        ...base,
-        outcome: 'balance',
+      decision = Object.assign(base, {
+        outcome: 'balance' as const,
         first_name: verdict.account.first_name,
         balance_ore: verdict.account.balance_ore,
-      };
+      });
       break;
     case 'approved': {
       const { account: acc, basket } = verdict;
@@ -97,15 +98,14 @@ export function commitTap(ledger: Ledger, p: TapPlan): Decided {
         balance_ore: sale.balance_ore,
         at: decided_at,
       });
-      decision = {
-        ...base,
-        outcome: 'approved',
+      decision = Object.assign(base, {
+        outcome: 'approved' as const,
         amount_ore: basket.total_ore,
         balance_ore: sale.balance_ore,
         first_name: acc.first_name,
         lines,
         entry_id: sale.entry_id,
-      };
+      });
       break;
     }
   }
@@ -131,7 +131,7 @@ export function commitTap(ledger: Ledger, p: TapPlan): Decided {
  */
 export function cancelTap(ledger: Ledger, cancel: TapCancel, tillId: string | null): Decided {
   const stored = ledger.taps.storedDecision(cancel.tap_id);
-  if (stored) return { ...stored, replay: true };
+  if (stored) return { decision: stored.decision, json: stored.json, replay: true };
   const decision: Decision = {
     v: 1,
     tap_id: cancel.tap_id,

@@ -24,7 +24,7 @@ export type TapResult =
  */
 export function decideTap(ledger: Ledger, tap: Tap, tillId: string, turn: EscrowTurn, stale = false): TapResult {
   const stored = ledger.taps.storedDecision(tap.tap_id);
-  if (stored) return { kind: 'decided', decided: { ...stored, replay: true } };
+  if (stored) return { kind: 'decided', decided: { decision: stored.decision, json: stored.json, replay: true } };
   if (stale) {
     // Past the reader's answer timeout: it has shown "no answer" and given up, so this tap must
     // never charge. Declined without a look at the card (nothing of it is used up).

@@ -1,19 +1,21 @@
 /**
- * npx tsx bench/src/central-profile.ts --sites 4 --accounts 50 --entries 20000 [--explain]
+ * npx tsx bench/src/central-profile.ts --sites 4 --accounts 50 --entries 20000 [--explain [--plans]]
+ *   [--cpu-prof file]
  *
  * Where central's booking of a site's message spends its time: the same load as bench:central's
- * central side, through a Db of this script's own that times each round trip (BEGIN, the
- * lock-and-read, the write, COMMIT, anything else) and the Node CPU of the run. `--explain` loads
- * auto_explain in each session and prints Postgres' own execution time of each statement (its
- * plans with `--plans`).
+ * central side, through central's own Postgres handle (`openPostgres`), each statement timed from
+ * when it is written to its answer (BEGIN, the lock-and-read, the write, COMMIT, anything else),
+ * and the Node CPU of the run. `--explain` loads auto_explain in each session and prints Postgres'
+ * own execution time of each statement (with `--plans`, a sample of plans, the functions' inner
+ * statements too).
  */
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { parseArgs } from 'node:util';
-import { Central, type Db, openPostgres } from '@kantine/central';
+import { Central, openPostgres } from '@kantine/central';
 import { type LinkUp, MAX_CHANGES_PER_MESSAGE, type UpChange } from '@kantine/protocol';
-import pg from 'pg';
+import type pg from 'pg';
 import { v7 as uuidv7 } from 'uuid';
 
 const { values } = parseArgs({
@@ -24,7 +26,6 @@ const { values } = parseArgs({
     postgres: { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/test' },
     explain: { type: 'boolean', default: false },
     plans: { type: 'boolean', default: false },
-    'explain-at': { type: 'string', default: '0' },
     'cpu-prof': { type: 'string' },
   },
 });
@@ -39,21 +40,10 @@ await admin.query(`CREATE DATABASE ${name}`);
 const url = new URL(values.postgres);
 url.pathname = `/${name}`;
 
-const int8 = (s: string): number => Number(s);
-const pool = new pg.Pool({
-  connectionString: url.toString(),
-  max: 8,
-  types: {
-    getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-      oid === 20 ? int8 : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
-  },
-});
 const label = (t: string): string => {
   const s = t.trim();
-  if (/^WITH\s+a AS/.test(s)) return 'lock+read';
-  if (/^WITH\s+v AS/.test(s)) return 'write';
   if (/^SELECT site_batch_record/.test(s)) return 'lock+read';
-  if (/^WITH\s+e AS/.test(s)) return 'write';
+  if (/^SELECT site_batch_write/.test(s)) return 'write';
   return s.split(/\s+/).slice(0, 3).join(' ');
 };
 const stats = new Map<string, { n: number; ms: number }>();
@@ -66,71 +56,42 @@ const note = (m: Map<string, { n: number; ms: number }>, k: string, ms: number) 
   s.ms += ms;
   m.set(k, s);
 };
-const lastLabel = new WeakMap<pg.PoolClient, string>();
-const timed = async (client: pg.PoolClient | pg.Pool, t: string, p?: readonly unknown[]) => {
-  const t0 = performance.now();
-  if ('release' in client) lastLabel.set(client, label(t));
-  const r = await client.query(t, p as unknown[]);
-  note(stats, label(t), performance.now() - t0);
-  return r.rows;
-};
-pool.on('error', () => {});
-pool.on('connect', (client) => {
+// Each statement timed from the moment it is written to its answer: on a pipelined connection a
+// transaction's BEGIN and first statement, and its last statement and COMMIT, overlap.
+const onConnect = (client: pg.PoolClient) => {
+  const query = client.query.bind(client) as (t: string, p?: unknown[], cb?: unknown) => Promise<pg.QueryResult>;
+  const sent: string[] = []; // labels of the statements awaiting an answer, in order
+  (client as unknown as { query: typeof query }).query = async (t: string, p?: unknown[], cb?: unknown) => {
+    if (cb !== undefined) return query(t, p, cb); // the pool's own (a callback): not a transaction's
+    const k = label(t);
+    sent.push(k);
+    const t0 = performance.now();
+    try {
+      return await query(t, p);
+    } finally {
+      note(stats, k, performance.now() - t0);
+      sent.shift();
+    }
+  };
   if (!values.explain) return;
   client.on('notice', (msg) => {
     const text = String(msg.message);
     const m = /^duration: ([\d.]+) ms/.exec(text);
-    const k = lastLabel.get(client as pg.PoolClient) ?? '?';
-    if (m) note(pgExec, k, Number(m[1]));
+    const k = sent[0] ?? '?';
+    // With --plans the functions' own statements are logged too: counted apart, not twice.
+    const nested = (k === 'write' || k === 'lock+read') && !/Query Text: SELECT site_batch/.test(text);
+    if (m) note(pgExec, nested ? `${k}: a statement inside` : k, Number(m[1]));
     if (values.plans && recording && (k === 'write' || k === 'lock+read') && Math.random() < 0.03)
       process.stderr.write(`--- ${k}\n${text}\n`);
   });
-  void client.query(
+  void query(
     `LOAD 'auto_explain'; SET auto_explain.log_min_duration = 0; SET auto_explain.log_analyze = on;
      SET auto_explain.log_timing = ${values.plans ? 'on' : 'off'}; SET auto_explain.log_level = notice;
-     SET auto_explain.log_nested_statements = off; SET auto_explain.log_triggers = on; SET client_min_messages = notice`,
+     SET auto_explain.log_nested_statements = ${values.plans ? 'on' : 'off'}; SET auto_explain.log_triggers = on;
+     SET client_min_messages = notice`,
   );
-});
-let explainLeft = Number(values['explain-at']);
-const explainOne = async (client: pg.PoolClient, t: string, p?: readonly unknown[]) => {
-  const k = label(t);
-  if (k !== 'lock+read' && k !== 'write') return;
-  if (k === 'lock+read' && --explainLeft !== 0) return;
-  if (k === 'write' && explainLeft !== 0) return;
-  if (k === 'write') explainLeft = -1;
-  await client.query('SAVEPOINT x');
-  const rows = await client.query(`EXPLAIN (ANALYZE, BUFFERS, SUMMARY) ${t}`, p as unknown[]);
-  process.stderr.write(`=== ${k}\n${rows.rows.map((r) => r['QUERY PLAN']).join('\n')}\n`);
-  await client.query('ROLLBACK TO SAVEPOINT x');
 };
-const db: Db = {
-  kind: 'postgres',
-  query: async (t, p) => (await timed(pool, t, p)) as never,
-  async transaction(fn) {
-    for (let attempt = 1; ; attempt++) {
-      const client = await pool.connect();
-      try {
-        await timed(client, 'BEGIN');
-        const result = await fn({
-          query: async (t, p) => {
-            if (explainLeft >= 0) await explainOne(client, t, p);
-            return (await timed(client, t, p)) as never;
-          },
-        });
-        await timed(client, 'COMMIT');
-        return result;
-      } catch (err) {
-        await client.query('ROLLBACK').catch(() => {});
-        const code = (err as { code?: string }).code;
-        if (code && ['40001', '40P01'].includes(code) && attempt < 5) continue;
-        throw err;
-      } finally {
-        client.release();
-      }
-    }
-  },
-  close: () => pool.end(),
-};
+const db = await openPostgres(url.toString(), { onConnect });
 
 try {
   const central = new Central(db, { now: () => new Date() }, () => {});
@@ -213,7 +174,7 @@ try {
     out.postgres_exec_ms_per_message = Object.fromEntries([...pgExec].map(([k, s]) => [k, +(s.ms / msgs).toFixed(2)]));
   process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
 } finally {
-  await pool.end();
+  await db.close();
   await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
   await admin.close();
 }

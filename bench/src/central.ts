@@ -137,8 +137,16 @@ try {
     list.slice(Math.floor((list.length * r) / rounds), Math.floor((list.length * (r + 1)) / rounds));
   let baselineS = 0;
   let centralS = 0;
+  // This process's CPU on each side (the benchmark's own message-building included in both).
+  let baselineCpuMs = 0;
+  let centralCpuMs = 0;
+  const cpuMs = () => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1000;
+  };
   say(`${count} entries in ${rounds} rounds: batched INSERTs, then central's up-apply…`);
   for (let r = 0; r < rounds; r++) {
+    const c0 = cpuMs();
     const t0 = performance.now();
     await Promise.all(
       messages.map(async (list, s) => {
@@ -158,6 +166,7 @@ try {
       }),
     );
     const t1 = performance.now();
+    const c1 = cpuMs();
     await Promise.all(
       messages.map(async (list, s) => {
         for (const msg of roundOf(list, r)) await central.link.handleUp(siteIds[s] as string, msg);
@@ -165,6 +174,8 @@ try {
     );
     baselineS += (t1 - t0) / 1000;
     centralS += (performance.now() - t1) / 1000;
+    baselineCpuMs += c1 - c0;
+    centralCpuMs += cpuMs() - c1;
   }
   let booked = count;
   await checkBooks(central, booked);
@@ -177,6 +188,9 @@ try {
     baseline_per_s: Math.round(count / baselineS),
     ratio: Math.round((count / centralS / (count / baselineS)) * 1000) / 1000,
     rounds,
+    // Node's CPU per message of 200 on each side: on a machine of few cores it competes with Postgres.
+    node_cpu_ms_per_message: +(centralCpuMs / (count / MAX_CHANGES_PER_MESSAGE)).toFixed(2),
+    baseline_node_cpu_ms_per_message: +(baselineCpuMs / (count / MAX_CHANGES_PER_MESSAGE)).toFixed(2),
     database: 'postgres',
   };
 

@@ -740,6 +740,71 @@ export const migrations: readonly string[] = [
   CREATE INDEX payment_intents_refund_due ON payment_intents (next_check_at)
     WHERE state = 'failed' AND failure = 'amount_mismatch';
   `,
+  // 22 (centralbench, issue 22): a site's message booked as a set writes everything in one call of
+  // `site_batch_write`, which fails (integrity_constraint_violation) when the rows written differ
+  // from the plan's, so that the COMMIT can go out behind it in the same round trip
+  // (central/src/money/site-batch.ts): a failed write commits nothing. Its statement is planned
+  // once per connection, not for every message.
+  `
+  CREATE FUNCTION site_batch_write(p_site text, p_now timestamptz, p_cursor bigint, p_entries jsonb,
+      p_accounts text[], p_balances bigint[],
+      p_share_accounts text[], p_share_budgets text[], p_consumed bigint[], p_returned bigint[],
+      p_cards text[], p_sun_counters integer[],
+      p_down_sites text[], p_down_seqs bigint[], p_down_changes text[],
+      p_sites text[], p_site_down_seqs bigint[],
+      p_refused_seqs bigint[], p_refused_codes text[], p_refused_changes text[])
+    RETURNS void LANGUAGE plpgsql AS $$
+  DECLARE
+    n_entries integer;
+    n_shares integer;
+  BEGIN
+    -- Each entry an array of its columns, in the message's order (so its seq follows it).
+    WITH
+      e AS (
+        INSERT INTO entries (id, account_id, kind, amount_ore, balance_after_ore, origin, place_kind, voids_entry_id,
+                             reason, lines, tap_id, budgets, created_at)
+        SELECT u.x->>0, u.x->>1, u.x->>2, (u.x->>3)::bigint, (u.x->>4)::bigint, p_site, u.x->>5, u.x->>6, u.x->>7,
+               NULLIF(u.x->8, 'null'), u.x->>9, NULLIF(u.x->10, 'null'), (u.x->>11)::timestamptz
+          FROM jsonb_array_elements(p_entries) WITH ORDINALITY AS u(x, ord)
+         ORDER BY u.ord
+        RETURNING 1),
+      a AS (
+        UPDATE accounts x SET balance_ore = u.balance_ore
+          FROM unnest(p_accounts, p_balances) AS u(id, balance_ore) WHERE x.id = u.id),
+      s AS (
+        UPDATE shares x SET consumed_ore = x.consumed_ore + u.consumed_ore,
+                            returned_ore = x.returned_ore + u.returned_ore
+          FROM unnest(p_share_accounts, p_share_budgets, p_consumed, p_returned)
+                 AS u(account_id, budget, consumed_ore, returned_ore)
+         WHERE x.account_id = u.account_id AND x.budget = u.budget AND x.site_id = p_site
+        RETURNING 1),
+      c AS (
+        UPDATE cards x SET sun_counter = u.sun_counter
+          FROM unnest(p_cards, p_sun_counters) AS u(uid, sun_counter) WHERE x.uid = u.uid),
+      d AS (
+        INSERT INTO down_log (site_id, seq, change)
+        SELECT u.site_id, u.seq, u.change::jsonb
+          FROM unnest(p_down_sites, p_down_seqs, p_down_changes) AS u(site_id, seq, change)),
+      o AS (
+        UPDATE sites x SET down_seq = u.down_seq, down_sent_at = p_now
+          FROM unnest(p_sites, p_site_down_seqs) AS u(id, down_seq) WHERE x.id = u.id),
+      r AS (
+        INSERT INTO refused_up (site_id, seq, code, change, refused_at)
+        SELECT p_site, u.seq, u.code, u.change::jsonb, p_now
+          FROM unnest(p_refused_seqs, p_refused_codes, p_refused_changes) AS u(seq, code, change)
+        ON CONFLICT DO NOTHING),
+      p AS (
+        UPDATE sites SET up_cursor = p_cursor WHERE id = p_site)
+    SELECT (SELECT count(*) FROM e), (SELECT count(*) FROM s) INTO n_entries, n_shares;
+    -- Every entry is written and every share the plan moved exists (it read them under the
+    -- accounts' locks): anything else and the set is not what was checked.
+    IF n_entries <> jsonb_array_length(p_entries) OR n_shares <> cardinality(p_share_accounts) THEN
+      RAISE EXCEPTION 'the batch did not match its plan: % of % entries, % of % shares', n_entries,
+        jsonb_array_length(p_entries), n_shares, cardinality(p_share_accounts)
+        USING ERRCODE = 'integrity_constraint_violation';
+    END IF;
+  END $$;
+  `,
 ];
 
 /** Brings the database to this program's schema (or to `upTo` migrations: tests of a conversion). */

@@ -1,5 +1,5 @@
 import type { DownChange } from '@kantine/protocol';
-import type { Db, Sql } from './db.ts';
+import type { Db, TxSql } from './db.ts';
 
 export interface Clock {
   now(): Date;
@@ -7,7 +7,7 @@ export interface Clock {
 
 /** One transaction's work: its SQL, its time, and what it queued for each site, sent after the commit. */
 export interface Tx {
-  sql: Sql;
+  sql: TxSql;
   now: Date;
   out: Map<string, DownChange[]>;
 }

@@ -17,6 +17,7 @@ import {
 import { DateTime } from 'luxon';
 import { v7 as uuidv7 } from 'uuid';
 import { type AccountRow, limitsOf, lockAccount, sitesOf } from '../accounts/rows.ts';
+import type { Sql } from '../db/db.ts';
 import type { Store, Tx } from '../db/tx.ts';
 import { freeOf, outstanding } from '../escrow/arithmetic.ts';
 import type { EscrowService } from '../escrow/escrow.ts';
@@ -210,7 +211,7 @@ export class WebshopService {
   }
 
   private async orderedPerItem(
-    sql: Tx['sql'],
+    sql: Sql,
     menu: { site_id: string; place_id: string; date: string },
     now: Date,
   ): Promise<Map<string, number>> {

@@ -1,5 +1,4 @@
 import {
-  type BrokerClient,
   type BrokerLimits,
   clientIdBelongsTo,
   connectFirst,
@@ -55,8 +54,8 @@ export interface EmbeddedLinkBrokerOptions {
 export class EmbeddedLinkBroker implements LinkTransport {
   private server: MqttServer<string> | undefined;
   /** The sites whose down topic a connection has subscribed to now, with those connections. */
-  private readonly listening = new Map<string, Set<BrokerClient>>();
-  private readonly sitesOf = new Map<BrokerClient, Set<string>>();
+  private readonly listening = new Map<string, Set<object>>();
+  private readonly sitesOf = new Map<object, Set<string>>();
 
   constructor(private readonly opts: EmbeddedLinkBrokerOptions) {}
 
@@ -110,7 +109,7 @@ export class EmbeddedLinkBroker implements LinkTransport {
           this.sitesOf.set(client, sites);
         }
       });
-      const forget = (client: BrokerClient, site: string) => {
+      const forget = (client: object, site: string) => {
         const set = this.listening.get(site);
         if (set?.delete(client) && set.size === 0) this.listening.delete(site);
         const sites = this.sitesOf.get(client);
@@ -148,23 +147,20 @@ export class EmbeddedLinkBroker implements LinkTransport {
     // Nobody to deliver it to (the site is offline): the broker would drop it — and complete it at
     // once, which is the recursion above again for a change to thousands of offline sites. The site
     // gets it from the down log when it says hello.
-    const clients = this.listening.get(site);
-    if (!clients) return;
-    // Straight to the connections subscribed to the site's down topic (only the site's own may:
-    // the ACL), not through the broker's matching of every topic against every subscription —
-    // for a change to a thousand sites, a thousand matches that only find what is known here.
-    const packet = {
-      cmd: 'publish',
-      topic: linkTopic(site, 'down'),
-      payload: Buffer.from(JSON.stringify(message)),
-      qos: 0,
-      retain: false,
-      dup: false,
-    } as const;
-    for (const client of clients)
-      client.publish(packet, (err) => {
+    if (!this.listening.has(site)) return;
+    this.server.broker.publish(
+      {
+        cmd: 'publish',
+        topic: linkTopic(site, 'down'),
+        payload: Buffer.from(JSON.stringify(message)),
+        qos: 0,
+        retain: false,
+        dup: false,
+      },
+      (err) => {
         if (err) this.opts.log.error({ site, err: err.message }, 'link publish failed');
-      });
+      },
+    );
   }
 
   async close(): Promise<void> {

@@ -53,8 +53,21 @@ const { values } = parseArgs({
      */
     profile: { type: 'string' },
     json: { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false },
   },
 });
+if (values.help) {
+  process.stdout.write(`usage: npm run bench:propagation -- [options]
+  --gateways N     linked sites (1..5000, default 10)
+  --samples N      changes timed (default 50)
+  --procs N        site processes (default 2)
+  --postgres URL   central on this Postgres server (a database of its own; default PGlite in memory)
+  --ledger-dir D   where the sites' ledgers are kept (e.g. /dev/shm; default a temp folder on disk)
+  --profile D      CPU profiles of the timed changes (central and each site process) into D
+  --json           one line of JSON, nothing else
+`);
+  process.exit(0);
+}
 const gateways = Number(values.gateways);
 const samples = Number(values.samples);
 const procs = Math.min(Number(values.procs), gateways);

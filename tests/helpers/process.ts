@@ -17,7 +17,8 @@ export async function freePort(): Promise<number> {
 /**
  * Starts a kantine process (`script`, from the repository root) and resolves once it logs
  * `ready` (a pino message). For crash tests and benchmarks, which need processes of their own.
- * Bounded: a process that does not start in 20 s is an error.
+ * Bounded: a process that does not start in 60 s is an error (a hang guard, not a measure: under a
+ * whole suite on two cores a worker's start — tsx compiling it, migrations — took over 20 s).
  */
 export function spawnService(
   script: string,
@@ -39,8 +40,8 @@ export function spawnService(
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`${script} did not start within 20 s\n${stderr}`));
-    }, 20_000);
+      reject(new Error(`${script} did not start within 60 s\n${stderr}`));
+    }, 60_000);
     let buffered = '';
     const onData = (b: Buffer) => {
       buffered += b.toString();

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { readerTopic, type Tap, type TapCancel } from '@kantine/protocol';
 import type { Logger } from 'pino';
 import type { MessageBus } from '../broker/bus.ts';
+import { savepoint } from '../ledger/db.ts';
 import type { Ledger } from '../ledger/ledger.ts';
 import type { CentralLink, EscrowTurn } from '../link/central-link.ts';
 import { cancelTap, type Decided } from './commit.ts';
@@ -123,7 +124,7 @@ export class TapProcessor extends EventEmitter<TapProcessorEvents> {
         this.ledger.transaction(() => {
           for (const work of batch) {
             try {
-              decided.push(...this.ledger.db.transaction(() => this.decide(work, asks))());
+              decided.push(...savepoint(this.ledger.db, () => this.decide(work, asks)));
             } catch (err) {
               failed.push(work);
               this.log.error({ tap_id: tapIdOf(work), err }, 'tap failed; no decision');

@@ -18,7 +18,7 @@ import { opsRoutes } from './http/ops.ts';
 import { LinkInbox } from './link/inbox.ts';
 import { EmbeddedLinkBroker, type LinkTransport, SharedLinkClient } from './link/transport.ts';
 import { Mailer } from './mail/mailer.ts';
-import { MailOutbox } from './mail/outbox.ts';
+import { MailOutbox, type OutboxOptions } from './mail/outbox.ts';
 import { CentralMetrics, instrumentIngest, LastSeen, probeTransport } from './metrics/index.ts';
 import { cprCryptoFor } from './people/key-config.ts';
 
@@ -28,6 +28,11 @@ export interface CentralServiceOptions {
   log?: Logger;
   /** Relative database folders are taken from here (default: the working directory). */
   baseDir?: string;
+  /**
+   * The mail outbox's timing (poll, retry waits) for an embedding that cannot wait the defaults,
+   * such as the tests' centrals; `mail.max_attempts` of the config still applies.
+   */
+  mailOutbox?: Omit<OutboxOptions, 'max_attempts'>;
 }
 
 const RETRANSMIT_EVERY_MS = 250;
@@ -179,7 +184,7 @@ export class CentralService {
       this.opts.clock ?? { now: () => new Date() },
       this.mailer,
       log.child({ part: 'mail' }),
-      { max_attempts: config.mail?.max_attempts },
+      { ...this.opts.mailOutbox, max_attempts: config.mail?.max_attempts },
     );
     this.outbox.start();
     const probe = probeTransport(transport);

@@ -5,7 +5,7 @@ import { CentralService, parseCentralConfig, type Scope } from '@kantine/central
 import type { LinkDown } from '@kantine/protocol';
 import type { ExecutionContext } from 'ava';
 import mqtt, { type MqttClient } from 'mqtt';
-import { silent } from './site.ts';
+import pino from 'pino';
 
 export interface TestCentral {
   service: CentralService;
@@ -34,6 +34,9 @@ export interface TestCentral {
   restart(): Promise<void>;
 }
 
+/** The mail outbox of the tests' centrals: quick to look and to retry. */
+export const TEST_MAIL_OUTBOX = { poll_ms: 500, backoff_ms: 1_000, backoff_max_ms: 5_000 };
+
 /**
  * Central on its embedded defaults (PGlite, aedes), on free ports. Its data is in memory unless
  * the test restarts it (`persistent`).
@@ -46,6 +49,9 @@ export async function startCentral(
   clock?: { now(): Date },
 ): Promise<TestCentral> {
   const dir = mkdtempSync(join(tmpdir(), 'kantine-central-'));
+  // Central's warnings and errors are kept, and printed only if the test fails (what went wrong inside).
+  const warnings: string[] = [];
+  const log = pino({ level: 'warn' }, { write: (line: string) => void warnings.push(line) });
   const make = (mqttPort: number, httpPort: number) =>
     new CentralService({
       config: parseCentralConfig({
@@ -65,8 +71,10 @@ export async function startCentral(
               },
         http: { host: '127.0.0.1', port: httpPort, ...(more.http as Record<string, unknown> | undefined) },
       }),
-      log: silent,
+      log,
       ...(clock ? { clock } : {}),
+      // A mail the relay did not take (a loaded machine's timeout) is tried again within the tests' waits.
+      mailOutbox: TEST_MAIL_OUTBOX,
     });
   let service = make(0, 0);
   await service.start();
@@ -75,6 +83,8 @@ export async function startCentral(
   const httpPort = service.httpPort;
   let running = true;
   t.teardown(async () => {
+    if (!t.passed && warnings.length > 0)
+      process.stderr.write(`central's warnings and errors in "${t.title}":\n${warnings.join('')}`);
     if (running) await service.stop();
     rmSync(dir, { recursive: true, force: true });
   });

@@ -51,7 +51,7 @@ export function capturedLog(lines: string[]): Logger {
 }
 
 /** Polls `check` until it is true (bounded). */
-export async function until(check: () => Promise<boolean> | boolean, what: string, timeout_ms = 15_000): Promise<void> {
+export async function until(check: () => Promise<boolean> | boolean, what: string, timeout_ms = 45_000): Promise<void> {
   const end = Date.now() + timeout_ms;
   while (!(await check())) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);

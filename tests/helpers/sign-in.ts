@@ -10,6 +10,7 @@ import { CentralService, type Clock, parseCentralConfig } from '@kantine/central
 import type { ExecutionContext } from 'ava';
 import type { Logger } from 'pino';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { TEST_MAIL_OUTBOX } from './central.ts';
 import { CookieJar, pickPerson, type RunningIdp, startIdp } from './idp.ts';
 import { freshDatabase } from './postgres.ts';
 import { freePort } from './process.ts';
@@ -231,6 +232,7 @@ export async function startCentralWithIdp(
       }),
       ...(opts.clock ? { clock: opts.clock } : {}),
       log: opts.log ?? silent,
+      mailOutbox: TEST_MAIL_OUTBOX,
     });
     await service.start();
     services.push(service);

@@ -40,10 +40,16 @@ test("a till's latest decisions list sales, declines and balance checks together
 
   const outcomes = (list: { tap_id: string; outcome: string }[]) => list.map((d) => `${d.outcome}:${d.tap_id}`);
   const expected = [sale2, poor, unknown, sale1, balance].map((d) => d.decision);
-  t.deepEqual(outcomes(ledger.taps.recentDecisions('till-1', 20)), outcomes(expected));
-  t.deepEqual(ledger.taps.recentDecisions('till-1', 20)[0], sale2.decision, 'the stored decision, whole');
-  t.deepEqual(outcomes(ledger.taps.recentDecisions('till-1', 2)), outcomes(expected.slice(0, 2)));
-  t.deepEqual(outcomes(ledger.taps.recentDecisions('till-2', 20)), outcomes([elsewhere.decision]));
+  const since = '2026-11-01T00:00:00.000Z';
+  t.deepEqual(outcomes(ledger.taps.recentDecisions('till-1', 20, since)), outcomes(expected));
+  t.deepEqual(ledger.taps.recentDecisions('till-1', 20, since)[0], sale2.decision, 'the stored decision, whole');
+  t.deepEqual(outcomes(ledger.taps.recentDecisions('till-1', 2, since)), outcomes(expected.slice(0, 2)));
+  t.deepEqual(outcomes(ledger.taps.recentDecisions('till-2', 20, since)), outcomes([elsewhere.decision]));
+  // `since` bounds both kinds: from the unknown card's time on, the unknown card, the poor tap and sale 2.
+  t.deepEqual(
+    outcomes(ledger.taps.recentDecisions('till-1', 20, unknown.decision.decided_at)),
+    outcomes([sale2, poor, unknown].map((d) => d.decision)),
+  );
 
   const report = ledger.reports.tillReport('till-1', '2026-11-23');
   t.like(report, { sales: { count: 2, total_ore: 1_200 } });
@@ -96,7 +102,7 @@ test('a schema-10 ledger with sales, a void and declines migrates with its money
   });
   // The sale whose tap row is missing (t2) is still in the report; the screen lists the taps it has.
   t.deepEqual(
-    ledger.taps.recentDecisions('till-1', 10).map((d) => d.tap_id),
+    ledger.taps.recentDecisions('till-1', 10, '2026-11-01T00:00:00.000Z').map((d) => d.tap_id),
     ['t3', 't1'],
   );
   // A sale is still voided at most once, by the partial unique index.

@@ -26,6 +26,8 @@ import { fromLoopback } from './server.ts';
 import type { StaffSession, StaffSessions } from './staff-sessions.ts';
 
 export const SESSION_COOKIE = 'kantine_till';
+/** How far back a till's latest decisions go (the walk over the site's sales is bounded by it). */
+const DECISIONS_DAYS = 30;
 
 const PairQuery = Type.Object({ code: Type.String({ minLength: 1, maxLength: 120 }) }, { additionalProperties: false });
 
@@ -269,10 +271,14 @@ export function registerTillApi(app: FastifyInstance, deps: TillApiDeps): void {
     return ledger.preorders.dayList(placeId, q.date ?? localDate(deps.clock.now()));
   });
 
-  /** The till's latest decisions, newest first: names and balances, so behind the staff login. */
+  /**
+   * The till's latest decisions of the last 30 days, newest first: names and balances, so behind
+   * the staff login. Older ones are in the day reports.
+   */
   app.get('/api/tills/:till/decisions', async (req) => {
     const { till } = tillSession(req);
     const q = check(DecisionsQuery, req.query, 'invalid_request');
-    return ledger.taps.recentDecisions(till, q.limit ? Number(q.limit) : 20);
+    const since = new Date(deps.clock.now().getTime() - DECISIONS_DAYS * 86_400_000).toISOString();
+    return ledger.taps.recentDecisions(till, q.limit ? Number(q.limit) : 20, since);
   });
 }

@@ -49,29 +49,31 @@ export class TapLog {
   }
 
   /**
-   * A till's latest decisions, newest first. The taps that made no sale are indexed by till
-   * (`taps_by_till`, partial); an approved tap is found through its sale's entry, which has the
-   * till and the same time (schema 12: one index page fewer per sale). The sales are indexed by
-   * time, then till (schema 13): the newest sales of the site are walked back until this till's
-   * `limit` are found (all of them for a till that has sold nothing).
+   * A till's latest decisions since `since` (an ISO time), newest first. The taps that made no
+   * sale are indexed by till (`taps_by_till`, partial); an approved tap is found through its sale's
+   * entry, which has the till and the same time (schema 12: one index page fewer per sale). The
+   * sales are indexed by time, then till (schema 13): the site's sales since `since` are walked
+   * back until this till's `limit` are found — so `since` bounds the walk for a till that sold
+   * nothing lately (without it, every sale the site ever made).
    */
-  recentDecisions(tillId: string, limit: number): Decision[] {
+  recentDecisions(tillId: string, limit: number, since: string): Decision[] {
     const n = Math.min(Math.max(limit, 1), 500);
     type Row = { decision: string; decided_at: string; tap_id: string };
     const { db } = this.d;
     const unsold = db
-      .prepare<[string, number], Row>(
-        `SELECT decision, decided_at, tap_id FROM taps WHERE outcome <> 'approved' AND till_id = ?
+      .prepare<[string, string, number], Row>(
+        `SELECT decision, decided_at, tap_id FROM taps WHERE outcome <> 'approved' AND till_id = ? AND decided_at >= ?
          ORDER BY decided_at DESC, tap_id DESC LIMIT ?`,
       )
-      .all(tillId, n);
+      .all(tillId, since, n);
     const sold = db
-      .prepare<[string, number], Row>(
+      .prepare<[string, string, number], Row>(
         `SELECT t.decision, t.decided_at, t.tap_id FROM entries e JOIN taps t ON t.tap_id = e.tap_id
-         WHERE e.till_id = ? AND e.kind = 'purchase' AND e.origin IS NULL AND t.outcome = 'approved'
+         WHERE e.till_id = ? AND e.created_at >= ? AND e.kind = 'purchase' AND e.origin IS NULL
+           AND t.outcome = 'approved'
          ORDER BY e.created_at DESC, e.seq DESC LIMIT ?`,
       )
-      .all(tillId, n);
+      .all(tillId, since, n);
     const newestFirst = (a: Row, b: Row) =>
       a.decided_at === b.decided_at ? (a.tap_id < b.tap_id ? 1 : -1) : a.decided_at < b.decided_at ? 1 : -1;
     return [...unsold, ...sold]

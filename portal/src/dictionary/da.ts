@@ -222,6 +222,7 @@ export const da = {
     place: 'Sted',
     amount: 'Beløb',
     balance: 'Saldo',
+    by_card: 'Betalt med kort, ikke fra kontoen',
     opening: 'Saldo ved periodens start',
     closing: 'Saldo ved periodens slutning',
     none: 'Ingen posteringer i perioden.',

@@ -221,6 +221,7 @@ export const en: Dictionary = {
     place: 'Place',
     amount: 'Amount',
     balance: 'Balance',
+    by_card: 'Paid by card, not from the account',
     opening: 'Balance at the start of the period',
     closing: 'Balance at the end of the period',
     none: 'No entries in the period.',

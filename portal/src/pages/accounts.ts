@@ -144,6 +144,8 @@ export function accountPages(central: PortalServices, pages: Pages): PageRoute[]
                 : l.text,
             place: l.place_kind === null ? '' : t.place[l.place_kind],
             amount_ore: l.amount_ore,
+            // A webshop order paid by bank card: no money of the account moved (amount 0).
+            by_card: l.paid_by === 'card',
             balance_after_ore: l.balance_after_ore,
           })),
         });

@@ -195,3 +195,43 @@ test('a withdrawal of money the sites hold recalls it, then succeeds', async (t)
   t.is(w.sites.get('skole')?.ledger.accounts.getAccount('emma')?.balance_ore, 30_00);
   t.deepEqual(await w.central.money.verify(), []);
 });
+
+test('an offline site is asked once for its share, however often a withdrawal is tried; a grant after the recall is recalled again', async (t) => {
+  const w = await world();
+  t.teardown(w.close);
+  w.cut('skole', false);
+  w.cut('klub', false);
+  const recalls = async (site: string) =>
+    (
+      await w.db.query<{ seq: number }>(
+        `SELECT seq FROM down_log WHERE site_id = $1 AND change->>'kind' = 'recall' AND change->>'account_id' = 'emma'
+         ORDER BY seq`,
+        [site],
+      )
+    ).length;
+  for (let i = 0; i < 5; i++) {
+    const err = await t.throwsAsync(
+      w.central.money.withdraw({ id: 'udbetaling-2', account_id: 'emma', amount_ore: 70_00 }),
+    );
+    t.is((err as KantineError).code, 'funds_held_offline');
+  }
+  t.is(await recalls('skole'), 1, 'one recall waits in the school’s log, not five');
+  t.is(await recalls('klub'), 1);
+  // A deposit meanwhile is shared out: a grant after the waiting recall, which the next need recalls.
+  await w.central.money.deposit({ account_id: 'emma', amount_ore: 10_00 });
+  const grants = await w.db.query(
+    `SELECT seq FROM down_log WHERE site_id = 'skole' AND change->>'kind' = 'grant' AND change->>'budget' = 'balance'`,
+  );
+  t.true(grants.length > 0, 'the deposit granted the school a share');
+  // The withdrawal tried again asks each site once more, once.
+  await t.throwsAsync(w.central.money.withdraw({ id: 'udbetaling-2', account_id: 'emma', amount_ore: 70_00 }));
+  t.is(await recalls('skole'), 2, 'recalled again after the grant');
+  t.is(await recalls('klub'), 2, 'the club was granted a part too');
+  // Back online, the sites give back what they hold and the withdrawal goes through.
+  w.cut('skole', true);
+  w.cut('klub', true);
+  await w.settle();
+  await w.central.money.withdraw({ id: 'udbetaling-2', account_id: 'emma', amount_ore: 70_00 });
+  t.is((await w.central.accounts.get('emma'))?.balance_ore, 40_00);
+  t.deepEqual(await w.central.money.verify(), []);
+});

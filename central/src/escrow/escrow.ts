@@ -8,7 +8,7 @@ import {
 } from '@kantine/protocol';
 import { type AccountRow, limitsOf, lockAccount, sitesOf } from '../accounts/rows.ts';
 import type { Store, Tx } from '../db/tx.ts';
-import { appendDown } from '../link/down-log.ts';
+import { appendDown, appendRecall } from '../link/down-log.ts';
 import { recovering } from '../link/resync.ts';
 import { heldByWebshop } from '../webshop/held.ts';
 import { freeOf, HORIZON, limitOf, outstanding, type ShareRow, split } from './arithmetic.ts';
@@ -91,7 +91,7 @@ export class EscrowService {
             await this.grant(t, accountId, budget, site, amount);
         } else if (freeLimit < 0) {
           for (const s of shares) {
-            if (outstanding(s) > 0) await appendDown(t, s.site_id, { kind: 'recall', account_id: accountId, budget });
+            if (outstanding(s) > 0) await appendRecall(t, s.site_id, accountId, budget);
           }
         }
       }
@@ -182,7 +182,7 @@ export class EscrowService {
         for (const p of plan) {
           for (const s of p.shares) {
             if (s.site_id !== site && outstanding(s) > 0) {
-              await appendDown(t, s.site_id, { kind: 'recall', account_id: account.id, budget: p.budget });
+              await appendRecall(t, s.site_id, account.id, p.budget);
             }
           }
         }

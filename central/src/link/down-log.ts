@@ -31,6 +31,25 @@ export async function appendDown(t: Tx, site: string, change: UnsequencedDown): 
 }
 
 /**
+ * Asks a site to give back its share of an account's budget (a `recall`), unless a recall of that
+ * share is still in the site's log, unacknowledged, with no grant or reset after it: an offline
+ * school is asked once, not once per retry of whatever waits for the money (a webshop order polls
+ * twice a second, a till asking for a share every few seconds). Returns whether one was appended.
+ */
+export async function appendRecall(t: Tx, site: string, account_id: string, budget: string): Promise<boolean> {
+  const [last] = await t.sql.query<{ kind: string }>(
+    `SELECT change->>'kind' AS kind FROM down_log
+     WHERE site_id = $1 AND (change->>'kind' = 'reset'
+       OR (change->>'kind' IN ('grant', 'recall') AND change->>'account_id' = $2 AND change->>'budget' = $3))
+     ORDER BY seq DESC LIMIT 1`,
+    [site, account_id, budget],
+  );
+  if (last?.kind === 'recall') return false;
+  await appendDown(t, site, { kind: 'recall', account_id, budget });
+  return true;
+}
+
+/**
  * Appends one change to the down logs of many sites at once (in the caller's transaction): one
  * statement whatever the number of sites — a card blocked at a thousand schools is not two
  * thousand round trips. Each copy has its own sequence number in its site's log and its own mark,

@@ -4,7 +4,7 @@ import { lockAccount, sitesOf } from '../accounts/rows.ts';
 import type { Store, Tx } from '../db/tx.ts';
 import { freeOf, outstanding } from '../escrow/arithmetic.ts';
 import type { EscrowService } from '../escrow/escrow.ts';
-import { appendDown, appendDownTo } from '../link/down-log.ts';
+import { appendDownTo, appendRecall } from '../link/down-log.ts';
 import { book, centralEntry, type EntryRow } from './entries.ts';
 
 /** Money made at central: deposits, withdrawals, fees; and central's own books. */
@@ -88,8 +88,7 @@ export class MoneyService {
       }
       if (account.balance_ore < w.amount_ore) return 'short';
       for (const s of shares) {
-        if (outstanding(s) > 0)
-          await appendDown(t, s.site_id, { kind: 'recall', account_id: w.account_id, budget: BALANCE_BUDGET });
+        if (outstanding(s) > 0) await appendRecall(t, s.site_id, w.account_id, BALANCE_BUDGET);
       }
       return 'recalled';
     });

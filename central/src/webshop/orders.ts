@@ -21,7 +21,7 @@ import type { Sql } from '../db/db.ts';
 import type { Store, Tx } from '../db/tx.ts';
 import { freeOf, outstanding } from '../escrow/arithmetic.ts';
 import type { EscrowService } from '../escrow/escrow.ts';
-import { appendDown } from '../link/down-log.ts';
+import { appendDown, appendRecall } from '../link/down-log.ts';
 import { book, centralEntry } from '../money/entries.ts';
 import type { Intent, PaymentIntents } from '../payments/intents.ts';
 import { heldByWebshop, liveOrder, windowDates } from './held.ts';
@@ -335,7 +335,7 @@ export class WebshopService {
     const short = new Set<'balance' | 'limit'>();
     const recall = async (budget: string, shares: { site_id: string }[]) => {
       for (const s of shares as Parameters<typeof outstanding>[0][])
-        if (outstanding(s) > 0) await appendDown(t, s.site_id, { kind: 'recall', account_id: account.id, budget });
+        if (outstanding(s) > 0) await appendRecall(t, s.site_id, account.id, budget);
     };
     for (const l of limits) {
       const shares = await this.escrow.shares(t, account.id, l.budget);

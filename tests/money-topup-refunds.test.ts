@@ -187,3 +187,59 @@ test.serial('a webhook sent again for a settled intent is verified but asks the 
   t.is(hooks?.n, 4, 'all four deliveries were verified and recorded');
   t.is(await balance(r.central, 'konto-noah'), 10_000);
 });
+
+test.serial(
+  'a top-up paid after the canteen card was blocked is refunded, not credited — and stays so when the card is unblocked before the refund is answered',
+  async (t) => {
+    t.timeout(120_000);
+    let offset = 0;
+    const clock = { now: () => new Date(Date.now() + offset) };
+    const r = await topupRig(t, { payments: { check_after_s: 60 }, clock });
+    const uid = '04B10C0ED00001';
+    await r.central.cards.put({ uid, kind: 'legacy' });
+    await r.central.cards.activate(uid, 'konto-noah');
+    const s = await startTopup(r, r.people.anne, 'konto-noah', 10_000);
+    const payment = await paymentOf(r.central, s.intent_id);
+    // The card is lost and blocked while the provider's page is open; the guardian pays anyway.
+    t.is((await call(r, r.admin, 'POST', `/api/cards/${uid}/block`)).status, 204);
+    await r.psp.admin('POST', '/admin/faults', { api: { mode: '5xx', count: 1, match: '/refunds' } });
+    t.is((await r.psp.pay(s.checkout_url)).status, 303);
+    await failureOf(r, s.intent_id, 'paid_blocked');
+    t.is((await r.central.payments?.get(s.intent_id))?.state, 'failed');
+    t.is(await balance(r.central, 'konto-noah'), 0, 'no deposit to a blocked account');
+    t.like(await atProvider(r, payment), { state: 'paid', refunded_ore: 0 });
+    const report = await call(r, r.finance, 'GET', `/api/payments/reconciliation?date=${today()}`);
+    t.deepEqual(
+      report.body.differences.map((d: { problem: string }) => d.problem),
+      ['paid after the canteen card was blocked; not credited, its refund is not yet confirmed'],
+    );
+    // The guardian's page says why, and that the money goes back.
+    const page = await call(r, r.people.anne, 'GET', `/konti/konto-noah/indbetal/${s.intent_id}`);
+    t.is(page.status, 200);
+    t.regex(page.text, /Kantinekortet blev spærret, før betalingen var gennemført/);
+    t.notRegex(page.text, /der er ikke trukket penge/);
+
+    // Found and unblocked before the refund was answered: the refund may have been made, so the
+    // payment is still given back (the same key: once), never credited.
+    t.is((await call(r, r.admin, 'POST', `/api/cards/${uid}/unblock`)).status, 204);
+    offset = 5 * 60_000;
+    await r.central.payments?.reconcile();
+    await failureOf(r, s.intent_id, 'paid_blocked_refunded');
+    t.like(await atProvider(r, payment), { state: 'paid', refunded_ore: 10_000 });
+    await r.central.payments?.settle(payment);
+    t.like(await atProvider(r, payment), { refunded_ore: 10_000 }, 'refunded once');
+    t.is(await balance(r.central, 'konto-noah'), 0);
+    const check = await call(r, r.finance, 'POST', `/api/payments/reconciliation/check?date=${today()}`);
+    t.is(check.status, 200, check.text);
+    t.like(
+      check.body.payments.find((p: { intent_id: string }) => p.intent_id === s.intent_id),
+      { reason: 'paid_blocked_refunded', provider_state: 'refunded', entry_id: null },
+    );
+    t.deepEqual(check.body.differences, []);
+    // With the card working again, a new top-up is credited as usual.
+    const again = await startTopup(r, r.people.anne, 'konto-noah', 5_000);
+    await r.psp.pay(again.checkout_url);
+    await until(async () => ((await balance(r.central, 'konto-noah')) === 5_000 ? true : undefined), 'credited');
+    t.deepEqual(await r.central.money.verify(), []);
+  },
+);

@@ -58,3 +58,16 @@ export async function sitesOf(t: Tx, accountId: string): Promise<{ id: string; p
     [accountId],
   );
 }
+
+/**
+ * The account's canteen card is blocked: a blocked card and no active one (a replacement card not
+ * yet active leaves it blocked). No deposit reaches such an account (seeds).
+ */
+export async function canteenCardBlocked(t: Tx, accountId: string): Promise<boolean> {
+  const [blocked] = await t.sql.query(
+    `SELECT 1 FROM cards WHERE account_id = $1 AND state = 'blocked'
+       AND NOT EXISTS (SELECT 1 FROM cards WHERE account_id = $1 AND state = 'active')`,
+    [accountId],
+  );
+  return blocked !== undefined;
+}

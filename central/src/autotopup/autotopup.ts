@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { type CardAgreement, isDeclined, isProviderUnreachable, type PspAdapter } from '@kantine/payments';
 import { type Code, KantineError, type UpChange } from '@kantine/protocol';
 import { DateTime } from 'luxon';
-import { linkAccount, lockAccount, sitesOf } from '../accounts/rows.ts';
+import { canteenCardBlocked, linkAccount, lockAccount, sitesOf } from '../accounts/rows.ts';
 import type { Store, Tx } from '../db/tx.ts';
 import { appendDown } from '../link/down-log.ts';
 import type { Refusal } from '../link/link.ts';
@@ -822,14 +822,4 @@ async function queueRevocation(t: Tx, a: Pick<Agreement, 'provider' | 'provider_
 /** The stored card's last four digits as the provider told them, or null. */
 function last4Of(a: CardAgreement): string | null {
   return a.card_last4 !== undefined && /^[0-9]{4}$/.test(a.card_last4) ? a.card_last4 : null;
-}
-
-/** As MoneyService.deposit sees it: a blocked card and no active one. */
-async function canteenCardBlocked(t: Tx, accountId: string): Promise<boolean> {
-  const [blocked] = await t.sql.query(
-    `SELECT 1 FROM cards WHERE account_id = $1 AND state = 'blocked'
-       AND NOT EXISTS (SELECT 1 FROM cards WHERE account_id = $1 AND state = 'active')`,
-    [accountId],
-  );
-  return blocked !== undefined;
 }

@@ -1,6 +1,6 @@
 import { BALANCE_BUDGET, KantineError } from '@kantine/protocol';
 import { v7 as uuidv7 } from 'uuid';
-import { lockAccount, sitesOf } from '../accounts/rows.ts';
+import { canteenCardBlocked, lockAccount, sitesOf } from '../accounts/rows.ts';
 import type { Store, Tx } from '../db/tx.ts';
 import { freeOf, outstanding } from '../escrow/arithmetic.ts';
 import type { EscrowService } from '../escrow/escrow.ts';
@@ -22,12 +22,7 @@ export class MoneyService {
       await lockAccount(t, d.account_id);
       await notAPaymentsId(t, id);
       if (await sameEntry(t, { id, account_id: d.account_id, kind: 'deposit', amount_ore: d.amount_ore })) return;
-      const [blocked] = await t.sql.query(
-        `SELECT 1 FROM cards WHERE account_id = $1 AND state = 'blocked'
-           AND NOT EXISTS (SELECT 1 FROM cards WHERE account_id = $1 AND state = 'active')`,
-        [d.account_id],
-      );
-      if (blocked) throw new KantineError('account_blocked');
+      if (await canteenCardBlocked(t, d.account_id)) throw new KantineError('account_blocked');
       await this.bookAtCentral(t, { id, account_id: d.account_id, kind: 'deposit', amount_ore: d.amount_ore });
       await this.escrow.rebalance(t, d.account_id);
     });
@@ -35,8 +30,8 @@ export class MoneyService {
   }
 
   /**
-   * A deposit inside the caller's transaction (a paid payment intent: money the provider already
-   * took is booked whatever befell the card meanwhile). Idempotent by `id`; returns the balance after.
+   * A deposit inside the caller's transaction (a paid payment intent; the intent's purpose has
+   * refused it if the card was blocked meanwhile). Idempotent by `id`; returns the balance after.
    */
   async depositIn(t: Tx, d: { id: string; account_id: string; amount_ore: number }): Promise<number> {
     positive(d.amount_ore);

@@ -15,7 +15,10 @@
  * 4. Money central will not credit goes back at the provider, with an idempotency key (a retry
  *    refunds once), after the transaction that marks the intent so (`failure`): a payment of
  *    another amount than asked (`amount_mismatch` → `amount_mismatch_refunded`, state `failed`),
- *    and a top-up paid after its intent expired (`paid_late` → `paid_late_refunded`). An intent
+ *    a top-up paid after its intent expired (`paid_late` → `paid_late_refunded`), and a payment
+ *    its purpose refuses when it is paid (`onRefuse`: a top-up to an account whose canteen card
+ *    was blocked meanwhile — no deposit to a blocked account — `paid_blocked` →
+ *    `paid_blocked_refunded`, state `failed`; once its refund is asked, never credited). An intent
  *    that expires while its checkout is open is cancelled at the provider
  *    (`cancelled_at_provider`), so a page left open cannot be paid. A refund or cancel the
  *    provider does not answer is asked again by the reconciler.
@@ -97,6 +100,12 @@ export interface CreatedIntent {
 
 /** Runs inside the transaction that marks the intent paid; throwing rolls it all back (it stays unpaid). */
 export type PaidHandler = (t: Tx, intent: Intent, status: PaymentStatus) => Promise<void>;
+/**
+ * Asked inside the crediting transaction, before `onPaid`: true if the payment must not be credited
+ * now that it is paid (it is then refunded).
+ */
+export type RefuseHandler = (t: Tx, intent: Intent) => Promise<boolean>;
+
 /** Runs inside the transaction that marks the intent failed, cancelled or expired. */
 export type EndedHandler = (t: Tx, intent: Intent, state: EndedState) => Promise<void>;
 
@@ -147,10 +156,18 @@ export type SettleOutcome =
   | EndedState
   | 'unknown_payment'
   | 'mismatch'
-  | 'paid_late';
+  | 'paid_late'
+  | 'refused';
 
 /** `failure` values of intents that need nothing more from the provider (a webhook is not fetched for them). */
-const DONE_FAILURES = ['amount_mismatch_refunded', 'paid_late_refunded', 'cancelled_at_provider'];
+const DONE_FAILURES = [
+  'amount_mismatch_refunded',
+  'paid_late_refunded',
+  'paid_blocked_refunded',
+  'cancelled_at_provider',
+];
+/** `failure` values of intents paid, not credited, and whose refund the provider has not yet confirmed. */
+const REFUND_PENDING = ['amount_mismatch', 'paid_blocked'];
 /** What `apply` leaves to do at the provider once its transaction committed. */
 interface FollowUp {
   refund?: { payment_id: string; amount_ore: number; key: string; pending: string; done: string };
@@ -167,6 +184,7 @@ const LATE_PAYMENT_DAYS = 7;
 export class PaymentIntents {
   private readonly paid = new Map<IntentPurpose, PaidHandler>();
   private readonly ended = new Map<IntentPurpose, EndedHandler>();
+  private readonly refusals = new Map<IntentPurpose, RefuseHandler>();
   /** Told of what it cannot settle (an amount that differs, a handler that threw). */
   onProblem: ((problem: string, intent_id: string) => void) | undefined;
 
@@ -182,6 +200,12 @@ export class PaymentIntents {
   onPaid(purpose: IntentPurpose, handler: PaidHandler): void {
     if (this.paid.has(purpose)) throw new Error(`payments: ${purpose} already has an onPaid handler`);
     this.paid.set(purpose, handler);
+  }
+
+  /** Registers what makes a purpose refuse a payment once it is paid (it is refunded, not credited). One per purpose. */
+  onRefuse(purpose: IntentPurpose, handler: RefuseHandler): void {
+    if (this.refusals.has(purpose)) throw new Error(`payments: ${purpose} already has an onRefuse handler`);
+    this.refusals.set(purpose, handler);
   }
 
   /** Registers what a purpose does when its intent fails, is cancelled or expires. One per purpose. */
@@ -385,8 +409,9 @@ export class PaymentIntents {
           await this.ended.get(intent.purpose)?.(t, intentOf(done), state as EndedState);
       };
       if (status.state === 'paid') {
-        if (intent.failure === 'amount_mismatch_refunded' || intent.failure === 'paid_late_refunded')
-          return intent.failure === 'paid_late_refunded' ? 'paid_late' : 'mismatch';
+        if (intent.failure === 'amount_mismatch_refunded') return 'mismatch';
+        if (intent.failure === 'paid_late_refunded') return 'paid_late';
+        if (intent.failure === 'paid_blocked_refunded') return 'refused';
         const left = status.amount_ore - (status.refunded_ore ?? 0);
         if (status.amount_ore !== intent.amount_ore) {
           // The provider took another amount than we asked: never credited, never guessed — the
@@ -420,6 +445,22 @@ export class PaymentIntents {
               done: 'paid_late_refunded',
             };
           return 'paid_late';
+        }
+        if (intent.failure === 'paid_blocked' || (await this.refusals.get(intent.purpose)?.(t, intent))) {
+          // The purpose will not have it (a top-up to an account whose card was blocked meanwhile):
+          // given back, once by its key. Once its refund is asked, never credited, though the card
+          // be unblocked: the refund may have been made and its answer lost.
+          const ended = intent.state === 'created' || intent.state === 'pending' ? 'failed' : intent.state;
+          await setFailure(left > 0 ? 'paid_blocked' : 'paid_blocked_refunded', ended);
+          if (left > 0)
+            follow.refund = {
+              payment_id: status.payment_id,
+              amount_ore: left,
+              key: `refused-${intent.id}`,
+              pending: 'paid_blocked',
+              done: 'paid_blocked_refunded',
+            };
+          return 'refused';
         }
         const handler = this.paid.get(intent.purpose);
         if (!handler) throw new Error(`payments: no onPaid handler for ${intent.purpose}`);
@@ -482,10 +523,10 @@ export class PaymentIntents {
                  OR (state = 'expired' AND provider_payment_id IS NOT NULL AND expires_at > $3
                      AND failure IS DISTINCT FROM 'cancelled_at_provider'
                      AND failure IS DISTINCT FROM 'paid_late_refunded')
-                 OR (state = 'failed' AND failure = 'amount_mismatch'))
+                 OR (state = 'failed' AND failure = ANY($4::text[])))
             AND next_check_at <= $1
           ORDER BY next_check_at LIMIT $2 FOR UPDATE SKIP LOCKED`,
-        [t.now, limit, new Date(t.now.getTime() - LATE_PAYMENT_DAYS * 86_400_000)],
+        [t.now, limit, new Date(t.now.getTime() - LATE_PAYMENT_DAYS * 86_400_000), REFUND_PENDING],
       );
       for (const r of rows) {
         const wait = Math.min(this.config.check_after_s * 2 ** Math.min(r.checks + 1, 20), MAX_BACKOFF_S);
@@ -549,5 +590,5 @@ export class PaymentIntents {
 /** An intent no webhook needs to fetch again: ended at the provider, or its money given back. */
 function settledForGood(i: Intent): boolean {
   if (i.failure !== null && DONE_FAILURES.includes(i.failure)) return true;
-  return (i.state === 'failed' || i.state === 'cancelled') && i.failure !== 'amount_mismatch';
+  return (i.state === 'failed' || i.state === 'cancelled') && !REFUND_PENDING.includes(i.failure ?? '');
 }

@@ -1,10 +1,12 @@
 /**
  * One-off top-up by card (issue 19, rule 5): whole kroner, within the per-payment minimum and
  * maximum, never taking the balance (with the account's pending top-ups) above the municipality's
- * maximum, not to a blocked account. The deposit is booked only when the intent is verified paid,
- * in that transaction, with the intent's id as the entry's id; the receipt mail goes with it.
+ * maximum, not to a blocked account — neither when it starts nor when it is paid (then it is
+ * refunded). The deposit is booked only when the intent is verified paid, in that transaction,
+ * with the intent's id as the entry's id; the receipt mail goes with it.
  */
 import { KantineError } from '@kantine/protocol';
+import { canteenCardBlocked } from '../accounts/rows.ts';
 import type { Tx } from '../db/tx.ts';
 import { queueMail } from '../mail/outbox.ts';
 import type { MoneyService } from '../money/money.ts';
@@ -25,6 +27,8 @@ export class TopupService {
     private readonly money: MoneyService,
   ) {
     intents.onPaid('topup', (t, intent) => this.credit(t, intent));
+    // Blocked after the checkout began (a lost card): the payment goes back to the guardian's card.
+    intents.onRefuse('topup', (t, intent) => canteenCardBlocked(t, intent.account_id));
   }
 
   /** The limits as the portal shows them, in øre. */
@@ -52,12 +56,7 @@ export class TopupService {
       person_id: r.person_id,
       return_path: topupReturnPath(r.account_id),
       check: async (t, account) => {
-        const [blocked] = await t.sql.query(
-          `SELECT 1 FROM cards WHERE account_id = $1 AND state = 'blocked'
-             AND NOT EXISTS (SELECT 1 FROM cards WHERE account_id = $1 AND state = 'active')`,
-          [r.account_id],
-        );
-        if (blocked) throw new KantineError('account_blocked');
+        if (await canteenCardBlocked(t, r.account_id)) throw new KantineError('account_blocked');
         const [pending] = await t.sql.query<{ sum: number | string }>(
           `SELECT COALESCE(SUM(amount_ore), 0)::bigint AS sum FROM payment_intents
             WHERE account_id = $1 AND purpose = 'topup' AND state IN ('created', 'pending') AND expires_at > $2`,

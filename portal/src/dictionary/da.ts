@@ -306,6 +306,9 @@ export const da = {
     pending_text:
       'Vi har endnu ikke fået besked fra betalingsudbyderen om, at betalingen er gennemført. Det tager normalt kun et øjeblik.',
     not_paid_text: 'Betalingen blev ikke gennemført, og der er ikke trukket penge. Du kan prøve igen.',
+    refunded_text: 'Betalingen er ikke sat ind på kontoen. Beløbet føres tilbage til dit betalingskort.',
+    blocked_refunded_text:
+      'Kantinekortet blev spærret, før betalingen var gennemført, så beløbet er ikke sat ind på kontoen. Det føres tilbage til dit betalingskort.',
     refresh: 'Opdater status',
     again: 'Lav en ny indbetaling',
     to_history: 'Se alle betalinger',

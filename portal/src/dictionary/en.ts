@@ -305,6 +305,9 @@ export const en: Dictionary = {
     pending_text:
       'The payment provider has not yet told us that the payment went through. It usually takes only a moment.',
     not_paid_text: 'The payment did not go through, and no money was taken. You can try again.',
+    refunded_text: 'The payment was not added to the account. The amount is being returned to your payment card.',
+    blocked_refunded_text:
+      'The canteen card was blocked before the payment went through, so the amount was not added to the account. It is being returned to your payment card.',
     refresh: 'Refresh status',
     again: 'Make a new top-up',
     to_history: 'See all payments',

@@ -25,6 +25,13 @@ function stateOf(t: Dictionary, state: PaymentState): { text: string; tag: strin
   }
 }
 
+/** What a payment that did not count says: money the provider took and central gives back, or none taken. */
+function refundedText(t: Dictionary, failure: string | null): string {
+  if (failure === 'paid_blocked' || failure === 'paid_blocked_refunded') return t.topup.blocked_refunded_text;
+  if (failure?.startsWith('paid_late') || failure?.startsWith('amount_mismatch')) return t.topup.refunded_text;
+  return t.topup.not_paid_text;
+}
+
 /** `100`, `100,00` or `100 kr` → 10000 øre; anything that is not whole kroner → undefined. */
 function wholeKroner(raw: unknown): number | undefined {
   if (typeof raw !== 'string') return undefined;
@@ -165,7 +172,7 @@ export function topupPages(central: PortalServices, pages: Pages): PageRoute[] {
               ? t.topup.paid_text.replace('{name}', child.first_name)
               : intent.state === 'pending' || intent.state === 'created'
                 ? t.topup.pending_text
-                : t.topup.not_paid_text,
+                : refundedText(t, intent.failure),
           balance_ore: child.balance_ore,
         });
       },

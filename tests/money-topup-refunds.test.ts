@@ -216,8 +216,10 @@ test.serial(
     // The guardian's page says why, and that the money goes back.
     const page = await call(r, r.people.anne, 'GET', `/konti/konto-noah/indbetal/${s.intent_id}`);
     t.is(page.status, 200);
-    t.regex(page.text, /Kantinekortet blev spærret, før betalingen var gennemført/);
+    t.regex(page.text, /Kantinekortet var spærret, da betalingen blev bekræftet/);
     t.notRegex(page.text, /der er ikke trukket penge/);
+    const history = await call(r, r.people.anne, 'GET', '/konti/konto-noah/betalinger');
+    t.regex(history.text, new RegExp(`data-payment="${s.intent_id}"[^]*?Tilbage til betalingskortet`));
 
     // Found and unblocked before the refund was answered: the refund may have been made, so the
     // payment is still given back (the same key: once), never credited.

@@ -11,7 +11,7 @@ import { checkCatalogueIds } from '../catalogue/catalogue.ts';
 import type { Store, Tx } from '../db/tx.ts';
 import { outstanding } from '../escrow/arithmetic.ts';
 import type { EscrowService } from '../escrow/escrow.ts';
-import { appendDown, appendRecall } from '../link/down-log.ts';
+import { appendDown } from '../link/down-log.ts';
 import { centralEntry, type EntryRow } from '../money/entries.ts';
 import type { CprCrypto } from '../people/cpr.ts';
 import { StatementService } from '../statement/statement.ts';
@@ -147,7 +147,7 @@ export class AccountService {
     for (const gone of before.filter((s) => !a.sites.includes(s))) {
       await t.sql.query('DELETE FROM account_sites WHERE account_id = $1 AND site_id = $2', [a.id, gone]);
       for (const s of await this.escrow.sharesOfSite(t, a.id, gone)) {
-        if (outstanding(s) > 0) await appendRecall(t, gone, a.id, s.budget);
+        if (outstanding(s) > 0) await appendDown(t, gone, { kind: 'recall', account_id: a.id, budget: s.budget });
       }
     }
     const account = await linkAccount(t, a.id);

@@ -2,7 +2,7 @@ import { type AccountPatch, KantineError } from '@kantine/protocol';
 import type { Tx } from '../db/tx.ts';
 import { outstanding } from '../escrow/arithmetic.ts';
 import type { EscrowService } from '../escrow/escrow.ts';
-import { appendRecall } from '../link/down-log.ts';
+import { appendDown } from '../link/down-log.ts';
 
 /**
  * The parts of a partial change (`AccountService.patch`), each touching only its own group. The
@@ -68,7 +68,7 @@ export async function patchSites(
   for (const gone of before.filter((s) => !sites.includes(s))) {
     await t.sql.query('DELETE FROM account_sites WHERE account_id = $1 AND site_id = $2', [id, gone]);
     for (const s of await escrow.sharesOfSite(t, id, gone)) {
-      if (outstanding(s) > 0) await appendRecall(t, gone, id, s.budget);
+      if (outstanding(s) > 0) await appendDown(t, gone, { kind: 'recall', account_id: id, budget: s.budget });
     }
   }
   return { before, after: [...sites] };

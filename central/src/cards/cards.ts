@@ -61,7 +61,15 @@ export class CardService {
   /** Block (lost card) or re-open (found). Every online site refuses the card within moments. */
   async setBlocked(uid: string, blocked: boolean): Promise<void> {
     await this.store.tx(async (t) => {
+      // The account's lock first (the order `activate` takes): whatever checks the card under the
+      // account's lock — a deposit, a top-up's payment — sees the block or comes before it.
+      const [owner] = await t.sql.query<{ account_id: string | null }>('SELECT account_id FROM cards WHERE uid = $1', [
+        uid,
+      ]);
+      if (owner?.account_id) await lockAccount(t, owner.account_id);
       const card = await lockCard(t, uid);
+      // A blank card activated meanwhile (its account is set once, never changed): lock that one too.
+      if (card.account_id && card.account_id !== owner?.account_id) await lockAccount(t, card.account_id);
       const from = blocked ? 'active' : 'blocked';
       if (card.state !== from || !card.account_id) {
         throw new KantineError(

@@ -805,6 +805,13 @@ export const migrations: readonly string[] = [
     END IF;
   END $$;
   `,
+  // 23: a top-up paid after the child's card was blocked is refunded (paid_blocked): the
+  // reconciler's index of refunds still to confirm covers it too (the query names the same list).
+  `
+  DROP INDEX payment_intents_refund_due;
+  CREATE INDEX payment_intents_refund_due ON payment_intents (next_check_at)
+    WHERE state = 'failed' AND failure IN ('amount_mismatch', 'paid_blocked');
+  `,
 ];
 
 /** Brings the database to this program's schema (or to `upTo` migrations: tests of a conversion). */

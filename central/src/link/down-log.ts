@@ -34,7 +34,11 @@ export async function appendDown(t: Tx, site: string, change: UnsequencedDown): 
  * Asks a site to give back its share of an account's budget (a `recall`), unless a recall of that
  * share is still in the site's log, unacknowledged, with no grant or reset after it: an offline
  * school is asked once, not once per retry of whatever waits for the money (a webshop order polls
- * twice a second, a till asking for a share every few seconds). Returns whether one was appended.
+ * twice a second, a till asking for a share every few seconds, the minute's rebalance). Only for
+ * callers that ask again: a site may have applied the waiting recall without its ack having
+ * arrived, and a void since may have given it some share back — the next try, after the ack,
+ * recalls that. A one-shot cause (a site removed from the account) appends its recall always.
+ * Returns whether one was appended.
  */
 export async function appendRecall(t: Tx, site: string, account_id: string, budget: string): Promise<boolean> {
   const [last] = await t.sql.query<{ kind: string }>(

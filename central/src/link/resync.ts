@@ -5,7 +5,7 @@ import type { Tx } from '../db/tx.ts';
 import { freeOf, limitOf } from '../escrow/arithmetic.ts';
 import type { EscrowService } from '../escrow/escrow.ts';
 import { centralEntry, type EntryRow } from '../money/entries.ts';
-import { appendDown, appendRecall, newMark } from './down-log.ts';
+import { appendDown, newMark } from './down-log.ts';
 
 /**
  * A restore that loses nothing (docs/replication.md §Restore). Central's database can come back
@@ -320,6 +320,6 @@ export async function recallFor(t: Tx, accountId: string, budgets: readonly stri
        ORDER BY h.site_id`,
       [accountId, budget],
     );
-    for (const { site_id } of held) await appendRecall(t, site_id, accountId, budget);
+    for (const { site_id } of held) await appendDown(t, site_id, { kind: 'recall', account_id: accountId, budget });
   }
 }

@@ -166,7 +166,10 @@ const DONE_FAILURES = [
   'paid_blocked_refunded',
   'cancelled_at_provider',
 ];
-/** `failure` values of intents paid, not credited, and whose refund the provider has not yet confirmed. */
+/**
+ * `failure` values of intents paid, not credited, and whose refund the provider has not yet
+ * confirmed (the reconciler's query names them too, as literals: its partial index, schema 23).
+ */
 const REFUND_PENDING = ['amount_mismatch', 'paid_blocked'];
 /** What `apply` leaves to do at the provider once its transaction committed. */
 interface FollowUp {
@@ -523,10 +526,10 @@ export class PaymentIntents {
                  OR (state = 'expired' AND provider_payment_id IS NOT NULL AND expires_at > $3
                      AND failure IS DISTINCT FROM 'cancelled_at_provider'
                      AND failure IS DISTINCT FROM 'paid_late_refunded')
-                 OR (state = 'failed' AND failure = ANY($4::text[])))
+                 OR (state = 'failed' AND failure IN ('amount_mismatch', 'paid_blocked')))
             AND next_check_at <= $1
           ORDER BY next_check_at LIMIT $2 FOR UPDATE SKIP LOCKED`,
-        [t.now, limit, new Date(t.now.getTime() - LATE_PAYMENT_DAYS * 86_400_000), REFUND_PENDING],
+        [t.now, limit, new Date(t.now.getTime() - LATE_PAYMENT_DAYS * 86_400_000)],
       );
       for (const r of rows) {
         const wait = Math.min(this.config.check_after_s * 2 ** Math.min(r.checks + 1, 20), MAX_BACKOFF_S);

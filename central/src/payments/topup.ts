@@ -6,7 +6,7 @@
  * with the intent's id as the entry's id; the receipt mail goes with it.
  */
 import { KantineError } from '@kantine/protocol';
-import { canteenCardBlocked } from '../accounts/rows.ts';
+import { canteenCardBlocked, lockAccount } from '../accounts/rows.ts';
 import type { Tx } from '../db/tx.ts';
 import { queueMail } from '../mail/outbox.ts';
 import type { MoneyService } from '../money/money.ts';
@@ -28,7 +28,10 @@ export class TopupService {
   ) {
     intents.onPaid('topup', (t, intent) => this.credit(t, intent));
     // Blocked after the checkout began (a lost card): the payment goes back to the guardian's card.
-    intents.onRefuse('topup', (t, intent) => canteenCardBlocked(t, intent.account_id));
+    intents.onRefuse('topup', async (t, intent) => {
+      await lockAccount(t, intent.account_id); // a block takes it too: checked before it, or after it
+      return canteenCardBlocked(t, intent.account_id);
+    });
   }
 
   /** The limits as the portal shows them, in øre. */

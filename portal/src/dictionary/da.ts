@@ -301,6 +301,7 @@ export const da = {
     state_failed: 'Ikke gennemført',
     state_cancelled: 'Annulleret',
     state_expired: 'Udløbet',
+    state_refunded: 'Tilbage til betalingskortet',
     paid_text:
       'Pengene er sat ind på kontoen til {name} og kan bruges i kantinen om få sekunder. Du får en kvittering på mail.',
     pending_text:
@@ -308,7 +309,7 @@ export const da = {
     not_paid_text: 'Betalingen blev ikke gennemført, og der er ikke trukket penge. Du kan prøve igen.',
     refunded_text: 'Betalingen er ikke sat ind på kontoen. Beløbet føres tilbage til dit betalingskort.',
     blocked_refunded_text:
-      'Kantinekortet blev spærret, før betalingen var gennemført, så beløbet er ikke sat ind på kontoen. Det føres tilbage til dit betalingskort.',
+      'Kantinekortet var spærret, da betalingen blev bekræftet, så beløbet er ikke sat ind på kontoen. Det føres tilbage til dit betalingskort.',
     refresh: 'Opdater status',
     again: 'Lav en ny indbetaling',
     to_history: 'Se alle betalinger',

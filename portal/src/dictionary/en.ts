@@ -300,6 +300,7 @@ export const en: Dictionary = {
     state_failed: 'Not completed',
     state_cancelled: 'Cancelled',
     state_expired: 'Expired',
+    state_refunded: 'Back to your payment card',
     paid_text:
       "The money is on {name}'s account and can be used in the canteen within seconds. You will get a receipt by e-mail.",
     pending_text:
@@ -307,7 +308,7 @@ export const en: Dictionary = {
     not_paid_text: 'The payment did not go through, and no money was taken. You can try again.',
     refunded_text: 'The payment was not added to the account. The amount is being returned to your payment card.',
     blocked_refunded_text:
-      'The canteen card was blocked before the payment went through, so the amount was not added to the account. It is being returned to your payment card.',
+      'The canteen card was blocked when the payment was confirmed, so the amount was not added to the account. It is being returned to your payment card.',
     refresh: 'Refresh status',
     again: 'Make a new top-up',
     to_history: 'See all payments',

@@ -8,8 +8,12 @@ import { chooser } from './choose.ts';
 type PaymentState = 'created' | 'pending' | 'paid' | 'failed' | 'cancelled' | 'expired';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
+/** A payment the provider took that central gives back (a blocked card, paid too late, another amount). */
+const givenBack = (failure: string | null): boolean => /^(paid_blocked|paid_late|amount_mismatch)/.test(failure ?? '');
+
 /** A state as a guardian reads it, and the tag's look. */
-function stateOf(t: Dictionary, state: PaymentState): { text: string; tag: string } {
+function stateOf(t: Dictionary, state: PaymentState, failure: string | null): { text: string; tag: string } {
+  if (state !== 'paid' && givenBack(failure)) return { text: t.topup.state_refunded, tag: 'tag-warning' };
   switch (state) {
     case 'paid':
       return { text: t.topup.state_paid, tag: 'tag-ok' };
@@ -27,9 +31,8 @@ function stateOf(t: Dictionary, state: PaymentState): { text: string; tag: strin
 
 /** What a payment that did not count says: money the provider took and central gives back, or none taken. */
 function refundedText(t: Dictionary, failure: string | null): string {
-  if (failure === 'paid_blocked' || failure === 'paid_blocked_refunded') return t.topup.blocked_refunded_text;
-  if (failure?.startsWith('paid_late') || failure?.startsWith('amount_mismatch')) return t.topup.refunded_text;
-  return t.topup.not_paid_text;
+  if (failure?.startsWith('paid_blocked')) return t.topup.blocked_refunded_text;
+  return givenBack(failure) ? t.topup.refunded_text : t.topup.not_paid_text;
 }
 
 /** `100`, `100,00` or `100 kr` → 10000 øre; anything that is not whole kroner → undefined. */
@@ -157,7 +160,7 @@ export function topupPages(central: PortalServices, pages: Pages): PageRoute[] {
         // Central's state, asked of the provider when still pending; the query string is ignored.
         const intent = (await payments.current(known.id)) ?? known;
         const child = await nameOf(account, roleOf(req));
-        const state = stateOf(t, intent.state);
+        const state = stateOf(t, intent.state, intent.failure);
         return pages.render(req, reply, 'topup-result', {
           title: `${t.topup.result_title} – ${child.name}`,
           name: child.name,
@@ -197,7 +200,7 @@ export function topupPages(central: PortalServices, pages: Pages): PageRoute[] {
           name: child.name,
           account,
           payments: list.map((p) => {
-            const s = stateOf(t, p.state);
+            const s = stateOf(t, p.state, p.failure);
             return {
               id: p.id,
               date: date.format(p.created_at),

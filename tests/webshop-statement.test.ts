@@ -68,7 +68,10 @@ test('a bank-card order is on the statement as paid by card, outside the running
   t.regex(page.text, /Betalt med kort: Webshop/);
   // Its amount is no movement of the account's money: a dash (and words for a screen reader), not "0,00 kr.".
   const row = /<tr>(?:(?!<\/tr>)[\s\S])*Betalt med kort: Webshop[\s\S]*?<\/tr>/.exec(page.text)?.[0] ?? '';
-  t.regex(row, /data-testid="amount-card"><span aria-hidden="true">–<\/span><span class="visually-hidden">Betalt med kort, ikke fra kontoen<\/span><\/td>/);
+  t.regex(
+    row,
+    /data-testid="amount-card"><span aria-hidden="true">–<\/span><span class="visually-hidden">Betalt med kort, ikke fra kontoen<\/span><\/td>/,
+  );
 
   // Cancelled: refunded to the card, a line of its own.
   const cancelled = await call(r, anne, 'POST', `/api/accounts/konto-emma/webshop/orders/${order.id}/cancel`);

@@ -128,3 +128,38 @@ test('a declined card: the payment is not completed, nothing is credited; pendin
   await page.goto(`${central.http}/konti/konto-noah/indbetal`);
   t.regex(await text(page.locator('h1')), /findes ikke|ikke fundet|Siden findes ikke/i);
 });
+
+test('a card blocked while the provider’s page is open: the payment goes back, and the pages say so', async (t) => {
+  t.timeout(180_000);
+  const psp = await startPsp(t);
+  const central = await families(t, { payments: psp.config() });
+  await psp.admin('POST', '/admin/config', { webhook_url: `${central.http}/payments/webhook` });
+  t.is(
+    (await central.api('PUT', `/api/cards/${NOAH_CARD}`, { kind: 'legacy', card_number: '5678-7K3M-Q9XB' })).status,
+    204,
+  );
+  t.is((await central.api('POST', `/api/cards/${NOAH_CARD}/activate`, { account_id: 'konto-noah' })).status, 204);
+  const { page } = await openContext(t, browser());
+  await signInFromLanding(page, central, 'anne', '/?return=%2Fkonti%2Fkonto-noah%2Findbetal');
+  await page.locator('#amount').fill('100');
+  await page.locator('#terms').check();
+  await page.getByTestId('pay').click();
+  await page.waitForURL((u) => u.origin === psp.url);
+  // Noah's card is lost and blocked at central while Anne is on the provider's page.
+  t.is((await central.api('POST', `/api/cards/${NOAH_CARD}/block`)).status, 204);
+  await page.locator('input[name="card_number"]').fill(APPROVED_CARD);
+  await page.locator('input[name="expiry"]').fill('12/39');
+  await page.locator('input[name="cvc"]').fill('123');
+  await page.locator('form button[type="submit"]').first().click();
+  await page.waitForURL((u) => u.origin === central.http && u.pathname.startsWith('/konti/konto-noah/indbetal/'));
+  const state = page.getByTestId('payment-state');
+  t.is(await state.getAttribute('data-state'), 'failed');
+  t.regex(await text(state), /Kantinekortet var spærret, da betalingen blev bekræftet/);
+  t.regex(await text(state), /føres tilbage til dit betalingskort/);
+  t.regex(await text(page.getByTestId('balance')), /0,00 kr/);
+  await checkPage(t, page, 'topup-blocked-refunded');
+  await page.goto(`${central.http}/konti/konto-noah/betalinger`);
+  const row = page.locator('[data-testid="payments"] tbody tr').first();
+  t.regex(await text(row), /Tilbage til betalingskortet/);
+  await checkPage(t, page, 'payments-history-refunded');
+});

@@ -7,6 +7,8 @@
  * and desktop width in artifacts/portal/.
  */
 
+import type { ExecutionContext } from 'ava';
+import type { Page } from 'playwright-core';
 import { checkPage, families, openContext, portalTests, SITE, signInFromLanding, text } from './helpers/portal.ts';
 import { APPROVED_CARD, DECLINED_CARD, startPsp } from './helpers/psp.ts';
 import { startSite } from './helpers/site.ts';
@@ -16,16 +18,30 @@ const { test, browser } = portalTests();
 
 const NOAH_CARD = '04000000004E02';
 
-test("Anne tops up 100 kr through the provider's page, and the till sells against it seconds later", async (t) => {
-  t.timeout(180_000);
+/** The families' central with the fake provider (its own process) sending it webhooks; Noah's card active if given. */
+async function familiesPaying(t: ExecutionContext, noahCard?: string) {
   const psp = await startPsp(t);
   const central = await families(t, { payments: psp.config() });
   await psp.admin('POST', '/admin/config', { webhook_url: `${central.http}/payments/webhook` });
-  t.is(
-    (await central.api('PUT', `/api/cards/${NOAH_CARD}`, { kind: 'legacy', card_number: '5678-7K3M-Q9XB' })).status,
-    204,
-  );
-  t.is((await central.api('POST', `/api/cards/${NOAH_CARD}/activate`, { account_id: 'konto-noah' })).status, 204);
+  if (noahCard) {
+    const card = { kind: 'legacy', card_number: '5678-7K3M-Q9XB' };
+    t.is((await central.api('PUT', `/api/cards/${noahCard}`, card)).status, 204);
+    t.is((await central.api('POST', `/api/cards/${noahCard}/activate`, { account_id: 'konto-noah' })).status, 204);
+  }
+  return { psp, central };
+}
+
+/** Pays on the provider's hosted page with `card`. */
+async function payOnProviderPage(page: Page, card: string): Promise<void> {
+  await page.locator('input[name="card_number"]').fill(card);
+  await page.locator('input[name="expiry"]').fill('12/39');
+  await page.locator('input[name="cvc"]').fill('123');
+  await page.locator('form button[type="submit"]').first().click();
+}
+
+test("Anne tops up 100 kr through the provider's page, and the till sells against it seconds later", async (t) => {
+  t.timeout(180_000);
+  const { psp, central } = await familiesPaying(t, NOAH_CARD);
   const site = await startSite(t, { site: SITE, linked: true, config: { central: central.site_link } });
   await eventually(
     () => (site.ledger.accounts.getCard(NOAH_CARD)?.state === 'active' ? true : undefined),
@@ -63,10 +79,7 @@ test("Anne tops up 100 kr through the provider's page, and the till sells agains
   await page.locator('#terms').check();
   await page.getByTestId('pay').click();
   await page.waitForURL((u) => u.origin === psp.url);
-  await page.locator('input[name="card_number"]').fill(APPROVED_CARD);
-  await page.locator('input[name="expiry"]').fill('12/39');
-  await page.locator('input[name="cvc"]').fill('123');
-  await page.locator('form button[type="submit"]').first().click();
+  await payOnProviderPage(page, APPROVED_CARD);
   await page.waitForURL((u) => u.origin === central.http && u.pathname.startsWith('/konti/konto-noah/indbetal/'));
   const state = page.getByTestId('payment-state');
   t.is(await state.getAttribute('data-state'), 'paid', 'central asked the provider, not the address');
@@ -95,9 +108,7 @@ test("Anne tops up 100 kr through the provider's page, and the till sells agains
 
 test('a declined card: the payment is not completed, nothing is credited; pending shows "Afventer betaling"', async (t) => {
   t.timeout(180_000);
-  const psp = await startPsp(t);
-  const central = await families(t, { payments: psp.config() });
-  await psp.admin('POST', '/admin/config', { webhook_url: `${central.http}/payments/webhook` });
+  const { psp, central } = await familiesPaying(t);
   const { page } = await openContext(t, browser());
   await signInFromLanding(page, central, 'peter', '/?return=%2Fkonti%2Fkonto-freja%2Findbetal');
   await page.locator('#amount').fill('50');
@@ -115,10 +126,7 @@ test('a declined card: the payment is not completed, nothing is credited; pendin
   await checkPage(t, page, 'topup-pending');
   // Now the card is declined at the provider.
   await page.goto(checkout);
-  await page.locator('input[name="card_number"]').fill(DECLINED_CARD);
-  await page.locator('input[name="expiry"]').fill('12/39');
-  await page.locator('input[name="cvc"]').fill('123');
-  await page.locator('form button[type="submit"]').first().click();
+  await payOnProviderPage(page, DECLINED_CARD);
   await page.goto(`${central.http}/konti/konto-freja/indbetal/${pending[0]?.id}`);
   t.is(await page.getByTestId('payment-state').getAttribute('data-state'), 'failed');
   t.regex(await text(page.getByTestId('payment-state')), /Ikke gennemført/);
@@ -131,14 +139,7 @@ test('a declined card: the payment is not completed, nothing is credited; pendin
 
 test('a card blocked while the provider’s page is open: the payment goes back, and the pages say so', async (t) => {
   t.timeout(180_000);
-  const psp = await startPsp(t);
-  const central = await families(t, { payments: psp.config() });
-  await psp.admin('POST', '/admin/config', { webhook_url: `${central.http}/payments/webhook` });
-  t.is(
-    (await central.api('PUT', `/api/cards/${NOAH_CARD}`, { kind: 'legacy', card_number: '5678-7K3M-Q9XB' })).status,
-    204,
-  );
-  t.is((await central.api('POST', `/api/cards/${NOAH_CARD}/activate`, { account_id: 'konto-noah' })).status, 204);
+  const { psp, central } = await familiesPaying(t, NOAH_CARD);
   const { page } = await openContext(t, browser());
   await signInFromLanding(page, central, 'anne', '/?return=%2Fkonti%2Fkonto-noah%2Findbetal');
   await page.locator('#amount').fill('100');
@@ -147,10 +148,7 @@ test('a card blocked while the provider’s page is open: the payment goes back,
   await page.waitForURL((u) => u.origin === psp.url);
   // Noah's card is lost and blocked at central while Anne is on the provider's page.
   t.is((await central.api('POST', `/api/cards/${NOAH_CARD}/block`)).status, 204);
-  await page.locator('input[name="card_number"]').fill(APPROVED_CARD);
-  await page.locator('input[name="expiry"]').fill('12/39');
-  await page.locator('input[name="cvc"]').fill('123');
-  await page.locator('form button[type="submit"]').first().click();
+  await payOnProviderPage(page, APPROVED_CARD);
   await page.waitForURL((u) => u.origin === central.http && u.pathname.startsWith('/konti/konto-noah/indbetal/'));
   const state = page.getByTestId('payment-state');
   t.is(await state.getAttribute('data-state'), 'failed');

@@ -11,6 +11,9 @@ export {
   type IntentState,
   type PaidHandler,
   PaymentIntents,
+  REFUND_REASONS,
+  type RefundReason,
+  refundReason,
   type SettleOutcome,
 } from './intents.ts';
 export {

@@ -159,18 +159,34 @@ export type SettleOutcome =
   | 'paid_late'
   | 'refused';
 
-/** `failure` values of intents that need nothing more from the provider (a webhook is not fetched for them). */
-const DONE_FAILURES = [
-  'amount_mismatch_refunded',
-  'paid_late_refunded',
-  'paid_blocked_refunded',
-  'cancelled_at_provider',
-];
 /**
- * `failure` values of intents paid, not credited, and whose refund the provider has not yet
- * confirmed (the reconciler's query names them too, as literals: its partial index, schema 23).
+ * Why central gives a paid payment back instead of crediting it: another amount than asked, paid
+ * after the intent expired, refused by its purpose (a blocked card). An intent's `failure` is the
+ * reason while the refund waits for the provider's answer, `<reason>_refunded` once it is made.
  */
-const REFUND_PENDING = ['amount_mismatch', 'paid_blocked'];
+export const REFUND_REASONS = ['amount_mismatch', 'paid_late', 'paid_blocked'] as const;
+export type RefundReason = (typeof REFUND_REASONS)[number];
+
+/** The reason central gives an intent's payment back (its refund asked or made), if it does. */
+export function refundReason(failure: string | null | undefined): RefundReason | undefined {
+  return REFUND_REASONS.find((r) => failure === r || failure === `${r}_refunded`);
+}
+
+/** `failure` values of intents that need nothing more from the provider (a webhook is not fetched for them). */
+const DONE_FAILURES = [...REFUND_REASONS.map((r) => `${r}_refunded`), 'cancelled_at_provider'];
+/**
+ * `failure` values of `failed` intents whose refund the provider has not yet confirmed (a late
+ * payment's intent stays `expired`). The reconciler's query names them as literals, so that its
+ * partial index (schema 23, the same list) applies.
+ */
+const REFUND_PENDING: readonly RefundReason[] = ['amount_mismatch', 'paid_blocked'];
+const REFUND_PENDING_SQL = REFUND_PENDING.map((r) => `'${r}'`).join(', ');
+/** What `settle` says of a payment given back, by its reason. */
+const REFUND_OUTCOME: Record<RefundReason, SettleOutcome> = {
+  amount_mismatch: 'mismatch',
+  paid_late: 'paid_late',
+  paid_blocked: 'refused',
+};
 /** What `apply` leaves to do at the provider once its transaction committed. */
 interface FollowUp {
   refund?: { payment_id: string; amount_ore: number; key: string; pending: string; done: string };
@@ -412,10 +428,23 @@ export class PaymentIntents {
           await this.ended.get(intent.purpose)?.(t, intentOf(done), state as EndedState);
       };
       if (status.state === 'paid') {
-        if (intent.failure === 'amount_mismatch_refunded') return 'mismatch';
-        if (intent.failure === 'paid_late_refunded') return 'paid_late';
-        if (intent.failure === 'paid_blocked_refunded') return 'refused';
+        const refunded = refundReason(intent.failure);
+        if (refunded && intent.failure === `${refunded}_refunded`) return REFUND_OUTCOME[refunded];
         const left = status.amount_ore - (status.refunded_ore ?? 0);
+        const open = intent.state === 'created' || intent.state === 'pending';
+        // Not credited: marked in this transaction, given back after it (all that is left, once by its key).
+        const giveBack = async (reason: RefundReason, key: string, state: IntentState) => {
+          await setFailure(left > 0 ? reason : `${reason}_refunded`, state);
+          if (left > 0)
+            follow.refund = {
+              payment_id: status.payment_id,
+              amount_ore: left,
+              key: `${key}-${intent.id}`,
+              pending: reason,
+              done: `${reason}_refunded`,
+            };
+          return REFUND_OUTCOME[reason];
+        };
         if (status.amount_ore !== intent.amount_ore) {
           // The provider took another amount than we asked: never credited, never guessed — the
           // money goes back (all of it, once by its key) and reconciliation shows the intent.
@@ -423,47 +452,18 @@ export class PaymentIntents {
             `provider says ${status.amount_ore} øre paid, the intent asked ${intent.amount_ore}; refunding it`,
             intent.id,
           );
-          const ended = intent.state === 'created' || intent.state === 'pending' ? 'failed' : intent.state;
-          await setFailure(left > 0 ? 'amount_mismatch' : 'amount_mismatch_refunded', ended);
-          if (left > 0)
-            follow.refund = {
-              payment_id: status.payment_id,
-              amount_ore: left,
-              key: `mismatch-${intent.id}`,
-              pending: 'amount_mismatch',
-              done: 'amount_mismatch_refunded',
-            };
-          return 'mismatch';
+          return giveBack('amount_mismatch', 'mismatch', open ? 'failed' : intent.state);
         }
         if (intent.state === 'expired' && REFUND_LATE.includes(intent.purpose)) {
           // Paid after central gave up on it (a page left open, the cancel too late): given back.
           this.onProblem?.('paid after the intent expired; refunding it', intent.id);
-          await setFailure(left > 0 ? 'paid_late' : 'paid_late_refunded');
-          if (left > 0)
-            follow.refund = {
-              payment_id: status.payment_id,
-              amount_ore: left,
-              key: `late-${intent.id}`,
-              pending: 'paid_late',
-              done: 'paid_late_refunded',
-            };
-          return 'paid_late';
+          return giveBack('paid_late', 'late', intent.state);
         }
         if (intent.failure === 'paid_blocked' || (await this.refusals.get(intent.purpose)?.(t, intent))) {
           // The purpose will not have it (a top-up to an account whose card was blocked meanwhile):
           // given back, once by its key. Once its refund is asked, never credited, though the card
           // be unblocked: the refund may have been made and its answer lost.
-          const ended = intent.state === 'created' || intent.state === 'pending' ? 'failed' : intent.state;
-          await setFailure(left > 0 ? 'paid_blocked' : 'paid_blocked_refunded', ended);
-          if (left > 0)
-            follow.refund = {
-              payment_id: status.payment_id,
-              amount_ore: left,
-              key: `refused-${intent.id}`,
-              pending: 'paid_blocked',
-              done: 'paid_blocked_refunded',
-            };
-          return 'refused';
+          return giveBack('paid_blocked', 'refused', open ? 'failed' : intent.state);
         }
         const handler = this.paid.get(intent.purpose);
         if (!handler) throw new Error(`payments: no onPaid handler for ${intent.purpose}`);
@@ -526,7 +526,7 @@ export class PaymentIntents {
                  OR (state = 'expired' AND provider_payment_id IS NOT NULL AND expires_at > $3
                      AND failure IS DISTINCT FROM 'cancelled_at_provider'
                      AND failure IS DISTINCT FROM 'paid_late_refunded')
-                 OR (state = 'failed' AND failure IN ('amount_mismatch', 'paid_blocked')))
+                 OR (state = 'failed' AND failure IN (${REFUND_PENDING_SQL})))
             AND next_check_at <= $1
           ORDER BY next_check_at LIMIT $2 FOR UPDATE SKIP LOCKED`,
         [t.now, limit, new Date(t.now.getTime() - LATE_PAYMENT_DAYS * 86_400_000)],
@@ -593,5 +593,5 @@ export class PaymentIntents {
 /** An intent no webhook needs to fetch again: ended at the provider, or its money given back. */
 function settledForGood(i: Intent): boolean {
   if (i.failure !== null && DONE_FAILURES.includes(i.failure)) return true;
-  return (i.state === 'failed' || i.state === 'cancelled') && !REFUND_PENDING.includes(i.failure ?? '');
+  return (i.state === 'failed' || i.state === 'cancelled') && !REFUND_PENDING.some((r) => r === i.failure);
 }

@@ -12,7 +12,14 @@ import { KantineError } from '@kantine/protocol';
 import { DateTime } from 'luxon';
 import type { Db } from '../db/db.ts';
 import type { Store } from '../db/tx.ts';
-import type { IntentPurpose, IntentState, PaymentIntents } from './intents.ts';
+import {
+  type IntentPurpose,
+  type IntentState,
+  type PaymentIntents,
+  REFUND_REASONS,
+  type RefundReason,
+  refundReason,
+} from './intents.ts';
 
 const ZONE = 'Europe/Copenhagen';
 
@@ -71,18 +78,13 @@ interface Row {
 }
 
 /** Reasons of payments the provider took that central gave back (or is giving back): not credited, as it should be. */
-const REFUNDED = [
-  'account_blocked',
-  'payment_amount_mismatch',
-  'amount_mismatch_refunded',
-  'paid_late_refunded',
-  'paid_blocked_refunded',
-];
-const REFUNDING = new Map([
-  ['amount_mismatch', 'the provider took another amount than asked; not credited, its refund is not yet confirmed'],
-  ['paid_late', 'paid after the payment expired; not credited, its refund is not yet confirmed'],
-  ['paid_blocked', 'paid after the canteen card was blocked; not credited, its refund is not yet confirmed'],
-]);
+const REFUNDED = ['account_blocked', 'payment_amount_mismatch', ...REFUND_REASONS.map((r) => `${r}_refunded`)];
+/** An intent's payment taken, not credited, its refund not yet confirmed: what finance is told. */
+const REFUNDING: Record<RefundReason, string> = {
+  amount_mismatch: 'the provider took another amount than asked; not credited, its refund is not yet confirmed',
+  paid_late: 'paid after the payment expired; not credited, its refund is not yet confirmed',
+  paid_blocked: 'paid after the canteen card was blocked; not credited, its refund is not yet confirmed',
+};
 
 /** A date `YYYY-MM-DD` (default: yesterday in Denmark) and its bounds. */
 function dayOf(date: string | undefined, now: Date): { date: string; from: Date; to: Date } {
@@ -130,8 +132,9 @@ export class ReconciliationService {
     const differences: Difference[] = [];
     for (const p of payments) {
       // Taken by the provider, not credited, and its refund not yet answered: finance sees it until it is.
-      const refunding = p.reason ? REFUNDING.get(p.reason) : undefined;
-      if (refunding) differences.push({ intent_id: p.intent_id, entry_id: p.entry_id, problem: refunding });
+      const reason = refundReason(p.reason);
+      if (reason && p.reason === reason)
+        differences.push({ intent_id: p.intent_id, entry_id: p.entry_id, problem: REFUNDING[reason] });
       if (p.purpose !== 'topup' && p.purpose !== 'autotopup') continue; // other purposes make no deposit
       if (p.state === 'paid' && p.entry_id === null)
         differences.push({ intent_id: p.intent_id, entry_id: null, problem: 'paid, but no deposit in the ledger' });

@@ -1,3 +1,4 @@
+import { refundReason } from '@kantine/central';
 import { KantineError } from '@kantine/protocol';
 import type { FastifyRequest } from 'fastify';
 import type { Dictionary } from '../dictionary/da.ts';
@@ -8,12 +9,10 @@ import { chooser } from './choose.ts';
 type PaymentState = 'created' | 'pending' | 'paid' | 'failed' | 'cancelled' | 'expired';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-/** A payment the provider took that central gives back (a blocked card, paid too late, another amount). */
-const givenBack = (failure: string | null): boolean => /^(paid_blocked|paid_late|amount_mismatch)/.test(failure ?? '');
-
 /** A state as a guardian reads it, and the tag's look. */
 function stateOf(t: Dictionary, state: PaymentState, failure: string | null): { text: string; tag: string } {
-  if (state !== 'paid' && givenBack(failure)) return { text: t.topup.state_refunded, tag: 'tag-warning' };
+  // A payment the provider took that central gives back (a blocked card, paid too late, another amount).
+  if (state !== 'paid' && refundReason(failure)) return { text: t.topup.state_refunded, tag: 'tag-warning' };
   switch (state) {
     case 'paid':
       return { text: t.topup.state_paid, tag: 'tag-ok' };
@@ -31,8 +30,9 @@ function stateOf(t: Dictionary, state: PaymentState, failure: string | null): { 
 
 /** What a payment that did not count says: money the provider took and central gives back, or none taken. */
 function refundedText(t: Dictionary, failure: string | null): string {
-  if (failure?.startsWith('paid_blocked')) return t.topup.blocked_refunded_text;
-  return givenBack(failure) ? t.topup.refunded_text : t.topup.not_paid_text;
+  const reason = refundReason(failure);
+  if (reason === 'paid_blocked') return t.topup.blocked_refunded_text;
+  return reason ? t.topup.refunded_text : t.topup.not_paid_text;
 }
 
 /** `100`, `100,00` or `100 kr` → 10000 øre; anything that is not whole kroner → undefined. */

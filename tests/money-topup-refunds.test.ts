@@ -213,6 +213,12 @@ test.serial(
       report.body.differences.map((d: { problem: string }) => d.problem),
       ['paid after the canteen card was blocked; not credited, its refund is not yet confirmed'],
     );
+    // Asking the provider: it holds the money — the same difference, named once.
+    const unconfirmed = await call(r, r.finance, 'POST', `/api/payments/reconciliation/check?date=${today()}`);
+    t.is(unconfirmed.status, 409, unconfirmed.text);
+    t.deepEqual(unconfirmed.body.details, [
+      `${s.intent_id}: paid after the canteen card was blocked; not credited, its refund is not yet confirmed`,
+    ]);
     // The guardian's page says why, and that the money goes back.
     const page = await call(r, r.people.anne, 'GET', `/konti/konto-noah/indbetal/${s.intent_id}`);
     t.is(page.status, 200);

@@ -86,6 +86,11 @@ const REFUNDING: Record<RefundReason, string> = {
   paid_blocked: 'paid after the canteen card was blocked; not credited, its refund is not yet confirmed',
 };
 
+/** Taken by the provider, not credited, its refund asked and not yet confirmed. */
+function isRefunding(reason: string | null | undefined): boolean {
+  return typeof reason === 'string' && refundReason(reason) === reason;
+}
+
 /** A date `YYYY-MM-DD` (default: yesterday in Denmark) and its bounds. */
 function dayOf(date: string | undefined, now: Date): { date: string; from: Date; to: Date } {
   const d = date
@@ -133,7 +138,7 @@ export class ReconciliationService {
     for (const p of payments) {
       // Taken by the provider, not credited, and its refund not yet answered: finance sees it until it is.
       const reason = refundReason(p.reason);
-      if (reason && p.reason === reason)
+      if (reason && isRefunding(p.reason))
         differences.push({ intent_id: p.intent_id, entry_id: p.entry_id, problem: REFUNDING[reason] });
       if (p.purpose !== 'topup' && p.purpose !== 'autotopup') continue; // other purposes make no deposit
       if (p.state === 'paid' && p.entry_id === null)
@@ -190,7 +195,10 @@ export class ReconciliationService {
         REFUNDED.includes(p.reason) &&
         (p.purpose === 'autotopup' || (status.refunded_ore ?? 0) >= status.amount_ore);
       if (refunded) p.provider_state = 'refunded';
-      if (status.state === 'paid' && p.state !== 'paid' && !refunded)
+      // Its refund not yet confirmed: the report names it once already ("not credited, its refund is
+      // not yet confirmed"); that the provider holds the money is the same difference, not another.
+      const refunding = isRefunding(p.reason);
+      if (status.state === 'paid' && p.state !== 'paid' && !refunded && !refunding)
         report.differences.push({
           intent_id: p.intent_id,
           entry_id: p.entry_id,
@@ -202,7 +210,7 @@ export class ReconciliationService {
           entry_id: p.entry_id,
           problem: `central has it paid, the provider says ${status.state}`,
         });
-      if (status.state === 'paid' && status.amount_ore !== p.amount_ore && !refunded)
+      if (status.state === 'paid' && status.amount_ore !== p.amount_ore && !refunded && !refunding)
         report.differences.push({
           intent_id: p.intent_id,
           entry_id: p.entry_id,

@@ -246,6 +246,7 @@ export class Simulation {
         ask_budget_ms: 1_000,
         ask_retry_ms: 20,
         retransmit_ms: 1_000,
+        ack_delay_ms: 100,
       },
     );
     node.processor = new TapProcessor(l, bus as never, id, 64, this.silent, (fn) =>

@@ -39,8 +39,21 @@ export interface CentralLinkOptions {
   ask_retry_ms: number;
   /** Unacknowledged changes are sent again after this long. */
   retransmit_ms: number;
+  /**
+   * Central's changes are acknowledged this long after the first one applied since the last ack,
+   * all in one (0: each message at once). A change is durable when applied, whatever its ack; the
+   * ack only lets central drop it from the log. Central then books a school's acks in a few large
+   * transactions instead of one per message, and a burst of messages (a resync, a rush of
+   * deposits) is acknowledged once — far within central's own re-send (after 1 s).
+   */
+  ack_delay_ms: number;
 }
-export const defaultLinkOptions: CentralLinkOptions = { ask_budget_ms: 1_000, ask_retry_ms: 20, retransmit_ms: 1_000 };
+export const defaultLinkOptions: CentralLinkOptions = {
+  ask_budget_ms: 1_000,
+  ask_retry_ms: 20,
+  retransmit_ms: 1_000,
+  ack_delay_ms: 100,
+};
 
 // At most this many changes are sent ahead of central's acknowledgement (a bound on what one
 // reconnect puts on the wire; the rest follows the acks).
@@ -75,6 +88,8 @@ export class CentralLink extends EventEmitter<CentralLinkEvents> {
   // Whether central answered since we connected: until it does, the hello is said again (a lost
   // hello would leave a restored central unaware that this site is ahead of it).
   private heard = false;
+  // A delayed ack waiting (`ack_delay_ms`).
+  private ackTimer: unknown;
   private readonly answers = new Map<string, (answer: Extract<LinkDown, { t: 'answer' }>) => void>();
   private cursorWaiters: { through: number; resolve: () => void }[] = [];
 
@@ -127,6 +142,8 @@ export class CentralLink extends EventEmitter<CentralLinkEvents> {
   disconnected(): void {
     if (!this.online) return;
     this.online = false;
+    // Nothing to acknowledge into: the hello of the next connection says where this site stands.
+    this.cancelAck();
     this.emit('state', false);
   }
 
@@ -175,6 +192,12 @@ export class CentralLink extends EventEmitter<CentralLinkEvents> {
     else this.progressAt = now;
   }
 
+  private cancelAck(): void {
+    if (this.ackTimer === undefined) return;
+    this.timers.clearTimeout(this.ackTimer);
+    this.ackTimer = undefined;
+  }
+
   private resendFromAck(now: number): void {
     this.progressAt = now;
     this.sentThrough = this.replica.state().up_acked;
@@ -201,13 +224,25 @@ export class CentralLink extends EventEmitter<CentralLinkEvents> {
           ...this.replica.applyDown(msg.changes, nowIso),
           st: this.replica.state(),
         }));
-        this.send({
-          v: 1,
-          t: 'ack',
-          down_cursor: cursor,
-          ...this.standing(st),
-          ...(setAside.length > 0 ? { set_aside: setAside.map(({ seq, code }) => ({ seq, code })) } : {}),
-        });
+        // Changes set aside are said at once (central's alarm); the rest after `ack_delay_ms`.
+        if (setAside.length > 0 || this.opts.ack_delay_ms <= 0) {
+          this.cancelAck();
+          this.send({
+            v: 1,
+            t: 'ack',
+            down_cursor: cursor,
+            ...this.standing(st),
+            ...(setAside.length > 0 ? { set_aside: setAside.map(({ seq, code }) => ({ seq, code })) } : {}),
+          });
+        } else if (this.ackTimer === undefined) {
+          this.ackTimer = this.timers.setTimeout(() => {
+            this.ackTimer = undefined;
+            // Gone offline meanwhile, or the ledger closed (the gateway stopping): nothing to say.
+            if (!this.online || !this.ledger.db.open) return;
+            const now = this.replica.state();
+            this.send({ v: 1, t: 'ack', down_cursor: now.down_cursor, ...this.standing(now) });
+          }, this.opts.ack_delay_ms);
+        }
         if (reset) this.emit('resync');
         if (setAside.length > 0) this.emit('setAside', setAside);
         // Changes beyond a gap: ask central to re-send from our cursor (at most every retransmit).

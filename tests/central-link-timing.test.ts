@@ -1,0 +1,160 @@
+/**
+ * The link's timing on the site (gateway/src/link/central-link.ts), on a clock and timers of the
+ * test's own, real SQLite. The periodic tick reads the ledger only once a silence is due; it must
+ * still re-send what central has not acknowledged after one silence, and send a change written
+ * without a flush within two. Central's changes are acknowledged `ack_delay_ms` after the first
+ * applied, together; a change set aside at once.
+ */
+import { CentralLink, type CentralLinkOptions, defaultLinkOptions, Ledger, type Timers } from '@kantine/gateway';
+import type { LinkUp } from '@kantine/protocol';
+import test from 'ava';
+
+const TICK_MS = 250;
+const STEP_MS = 10;
+
+function rig(opts: CentralLinkOptions = defaultLinkOptions) {
+  let at = Date.parse('2026-12-07T10:00:00Z');
+  const clock = { now: () => new Date(at) };
+  const ledger = new Ledger(':memory:', clock);
+  ledger.enableEscrow();
+  const sent: LinkUp[] = [];
+  let timers: { at: number; fn: () => void }[] = [];
+  const fake: Timers = {
+    setTimeout: (fn, ms) => {
+      const timer = { at: at + ms, fn };
+      timers.push(timer);
+      return timer;
+    },
+    clearTimeout: (h) => {
+      timers = timers.filter((x) => x !== h);
+    },
+  };
+  const link = new CentralLink(ledger, (m) => sent.push(m), clock, fake, opts);
+  /** Time goes on by `ms`: timers fire when due, and the transport ticks every 250 ms. */
+  const run = (ms: number) => {
+    for (let t = 0; t < ms; t += STEP_MS) {
+      at += STEP_MS;
+      for (const timer of timers.filter((x) => x.at <= at)) {
+        timers = timers.filter((x) => x !== timer);
+        timer.fn();
+      }
+      if ((t + STEP_MS) % TICK_MS === 0) link.tick();
+    }
+  };
+  /** A change of the site's own in the outbox, as a sale's transaction leaves it. */
+  const write = () => {
+    const { up_seq } = ledger.db.prepare('UPDATE link_state SET up_seq = up_seq + 1 RETURNING up_seq').get() as {
+      up_seq: number;
+    };
+    ledger.db
+      .prepare('INSERT INTO outbox (seq, change) VALUES (?, ?)')
+      .run(up_seq, JSON.stringify({ seq: up_seq, kind: 'note', mark: '0123456789abcdef' }));
+    return up_seq;
+  };
+  const changesSent = () => sent.filter((m) => m.t === 'changes').flatMap((m) => m.changes.map((c) => c.seq));
+  return { ledger, link, run, write, changesSent, sent };
+}
+
+test('a change central does not acknowledge is sent again after one silence, and again after the next', (t) => {
+  const r = rig();
+  r.link.connected();
+  r.link.receive({ v: 1, t: 'ack', up_cursor: 0 }); // central heard the hello
+  const seq = r.write();
+  r.link.flush();
+  t.deepEqual(r.changesSent(), [seq]);
+  r.run(defaultLinkOptions.retransmit_ms - TICK_MS);
+  t.deepEqual(r.changesSent(), [seq], 'not before a silence');
+  r.run(TICK_MS);
+  t.deepEqual(r.changesSent(), [seq, seq], 'again after one');
+  r.run(defaultLinkOptions.retransmit_ms);
+  t.deepEqual(r.changesSent(), [seq, seq, seq]);
+  // Acknowledged: nothing more is sent, however long it stays quiet.
+  r.link.receive({ v: 1, t: 'ack', up_cursor: seq });
+  r.run(10 * defaultLinkOptions.retransmit_ms);
+  t.is(r.changesSent().length, 3);
+  r.ledger.close();
+});
+
+test('a change written without a flush is still sent within two silences', (t) => {
+  const r = rig();
+  r.link.connected();
+  r.link.receive({ v: 1, t: 'ack', up_cursor: 0 });
+  // Quiet for a while: the tick has looked and found nothing outstanding.
+  r.run(5 * defaultLinkOptions.retransmit_ms);
+  t.deepEqual(r.changesSent(), []);
+  const seq = r.write(); // no flush after it
+  r.run(2 * defaultLinkOptions.retransmit_ms);
+  t.is(r.changesSent()[0], seq);
+  r.ledger.close();
+});
+
+test('a site whose hello central never answered says it again each silence', (t) => {
+  const r = rig();
+  r.link.connected();
+  const hellos = () => r.sent.filter((m) => m.t === 'hello').length;
+  t.is(hellos(), 1);
+  r.run(3 * defaultLinkOptions.retransmit_ms);
+  t.is(hellos(), 4);
+  r.link.receive({ v: 1, t: 'ack', up_cursor: 0 });
+  r.run(3 * defaultLinkOptions.retransmit_ms);
+  t.is(hellos(), 4, 'answered: no more');
+  r.ledger.close();
+});
+
+const card = (seq: number, state: 'active' | 'blocked') => ({
+  seq,
+  mark: `${seq}`.padStart(16, '0'),
+  kind: 'card',
+  card: { uid: '04AABBCCDDEE01', account_id: null, state, kind: 'legacy', batch_id: null, sun_counter: 0 },
+});
+
+test("central's changes are acknowledged together, ack_delay_ms after the first applied", (t) => {
+  const r = rig();
+  r.link.connected();
+  r.link.receive({ v: 1, t: 'ack', up_cursor: 0 });
+  const acks = () => r.sent.filter((m) => m.t === 'ack');
+  r.link.receive({ v: 1, t: 'changes', changes: [card(1, 'active')] });
+  t.is(r.ledger.accounts.getCard('04AABBCCDDEE01')?.state, 'active', 'applied at once');
+  r.run(50);
+  r.link.receive({ v: 1, t: 'changes', changes: [card(2, 'blocked')] });
+  t.is(r.ledger.accounts.getCard('04AABBCCDDEE01')?.state, 'blocked');
+  t.deepEqual(acks(), [], 'not yet');
+  r.run(defaultLinkOptions.ack_delay_ms - 50);
+  t.deepEqual(
+    acks().map((m) => m.t === 'ack' && m.down_cursor),
+    [2],
+    'one ack for both, with the cursor as it is when sent',
+  );
+  r.run(5 * defaultLinkOptions.ack_delay_ms);
+  t.is(acks().length, 1, 'nothing more to acknowledge');
+  r.ledger.close();
+});
+
+test('a change set aside is acknowledged at once, and a lost connection drops the ack waiting', (t) => {
+  const r = rig();
+  r.link.connected();
+  r.link.receive({ v: 1, t: 'ack', up_cursor: 0 });
+  const acks = () => r.sent.filter((m) => m.t === 'ack');
+  r.link.receive({ v: 1, t: 'changes', changes: [{ seq: 1, kind: 'no_such_kind' }] });
+  t.like(acks()[0], { down_cursor: 1, set_aside: [{ seq: 1, code: 'invalid_payload' }] });
+  r.link.receive({ v: 1, t: 'changes', changes: [card(2, 'active')] });
+  r.link.disconnected();
+  r.run(5 * defaultLinkOptions.ack_delay_ms);
+  t.is(acks().length, 1, 'offline: no ack');
+  // Back: the hello says where the site stands.
+  r.link.connected();
+  t.like(r.sent.at(-1), { t: 'hello', down_cursor: 2 });
+  r.ledger.close();
+});
+
+test('with ack_delay_ms 0 each message is acknowledged at once', (t) => {
+  const r = rig({ ...defaultLinkOptions, ack_delay_ms: 0 });
+  r.link.connected();
+  r.link.receive({ v: 1, t: 'changes', changes: [card(1, 'active')] });
+  r.link.receive({ v: 1, t: 'changes', changes: [card(2, 'blocked')] });
+  t.deepEqual(
+    r.sent.filter((m) => m.t === 'ack').map((m) => m.t === 'ack' && m.down_cursor),
+    [1, 2],
+  );
+  r.ledger.close();
+});

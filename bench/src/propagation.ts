@@ -45,6 +45,13 @@ const { values } = parseArgs({
      * took ~1.5× a later one), which a central that runs for months has done long before.
      */
     warmup: { type: 'string', default: '2' },
+    /**
+     * Each change meets a quiet link: the next is made only once central holds every site's ack
+     * of the one before (sites acknowledge 100 ms after applying). Without it the changes follow
+     * each other at once — four or five changes to every site a second, and each change meets
+     * the acks of the one before.
+     */
+    settle: { type: 'boolean', default: false },
     procs: { type: 'string', default: '2' },
     postgres: { type: 'string' },
     /**
@@ -67,6 +74,7 @@ if (values.help) {
   --gateways N     linked sites (1..5000, default 10)
   --samples N      changes timed (default 50)
   --warmup N       changes made first, reported apart as warmup_ms (default 2: a block and a re-open)
+  --settle         each change made once central has every site's ack of the one before
   --procs N        site processes (default 2)
   --postgres URL   central on this Postgres server (a database of its own; default PGlite in memory)
   --ledger-dir D   where the sites' ledgers are kept (e.g. /dev/shm; default a temp folder on disk)
@@ -250,7 +258,19 @@ try {
     });
     if (res.status !== 204) throw new Error(`central refused: ${res.status} ${await res.text()}`);
     const answered = clock() - t0;
-    return { answered, times: await applied };
+    const times = await applied;
+    if (values.settle) await settled();
+    return { answered, times };
+  };
+  /** Until no site owes central an ack (within a minute). */
+  const settled = async () => {
+    for (const until = clock() + 60_000; clock() < until; await new Promise((r) => setTimeout(r, 10))) {
+      const [row] = await central.central.db.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM sites WHERE down_seq > down_acked',
+      );
+      if (row?.n === 0) return;
+    }
+    throw new Error('the sites did not acknowledge within a minute');
   };
   say(`${warmup} changes to warm up, then ${samples} timed (block, re-open, …) through central's API…`);
   const warm: number[] = [];
@@ -290,6 +310,7 @@ try {
     procs,
     samples,
     warmup,
+    settle: values.settle,
     database: pgUrl ? 'postgres' : 'pglite',
     ledgers: values['ledger-dir'] ?? 'disk',
     p50_ms: every.p50_ms,

@@ -75,7 +75,7 @@ test('a change central does not acknowledge is sent again after one silence, and
   r.ledger.close();
 });
 
-test('a change written without a flush is still sent within two silences', (t) => {
+test('a change written without a flush is still sent within a silence and a tick', (t) => {
   const r = rig();
   r.link.connected();
   r.link.receive({ v: 1, t: 'ack', up_cursor: 0 });
@@ -83,7 +83,7 @@ test('a change written without a flush is still sent within two silences', (t) =
   r.run(5 * defaultLinkOptions.retransmit_ms);
   t.deepEqual(r.changesSent(), []);
   const seq = r.write(); // no flush after it
-  r.run(2 * defaultLinkOptions.retransmit_ms);
+  r.run(defaultLinkOptions.retransmit_ms + TICK_MS);
   t.is(r.changesSent()[0], seq);
   r.ledger.close();
 });
@@ -156,5 +156,37 @@ test('with ack_delay_ms 0 each message is acknowledged at once', (t) => {
     r.sent.filter((m) => m.t === 'ack').map((m) => m.t === 'ack' && m.down_cursor),
     [1, 2],
   );
+  r.ledger.close();
+});
+
+test('a message that moves nothing is acknowledged at once, with where the site stands', (t) => {
+  const r = rig();
+  r.link.connected();
+  r.link.receive({ v: 1, t: 'ack', up_cursor: 0 });
+  const acks = () => r.sent.filter((m) => m.t === 'ack');
+  r.link.receive({ v: 1, t: 'changes', changes: [card(1, 'active'), card(2, 'blocked')] });
+  t.is(acks().length, 0, 'applied: its ack waits');
+  // Central sends 2 again (its re-send, or a log restored from a backup reusing the number): a
+  // duplicate says at once that this site is at 2 with its own mark — and the waiting ack goes with it.
+  r.link.receive({ v: 1, t: 'changes', changes: [{ ...card(2, 'active'), mark: 'ffffffffffffffff' }] });
+  t.like(acks(), [{ down_cursor: 2, down_mark: card(2, 'blocked').mark }]);
+  t.is(r.ledger.accounts.getCard('04AABBCCDDEE01')?.state, 'blocked', 'the duplicate changed nothing');
+  r.run(5 * defaultLinkOptions.ack_delay_ms);
+  t.is(acks().length, 1, 'the waiting ack was that one');
+  r.ledger.close();
+});
+
+test("a reset while an ack waits: the ack says the reset's standing", (t) => {
+  const r = rig();
+  r.link.connected();
+  r.link.receive({ v: 1, t: 'ack', up_cursor: 0 });
+  const acks = () => r.sent.filter((m) => m.t === 'ack');
+  r.link.receive({ v: 1, t: 'changes', changes: [card(1, 'active')] });
+  // Central starts the site's log again (a resync): its reset, then the card as central has it.
+  const reset = { seq: 40, mark: 'a'.repeat(16), kind: 'reset', up_cursor: 0, last_entry_id: null };
+  r.link.receive({ v: 1, t: 'changes', changes: [reset, card(41, 'blocked')] });
+  r.run(defaultLinkOptions.ack_delay_ms);
+  t.like(acks(), [{ down_cursor: 41, down_mark: card(41, 'blocked').mark }]);
+  t.is(r.ledger.accounts.getCard('04AABBCCDDEE01')?.state, 'blocked');
   r.ledger.close();
 });

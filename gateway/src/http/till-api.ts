@@ -211,6 +211,7 @@ export function registerTillApi(app: FastifyInstance, deps: TillApiDeps): void {
       reason: body.reason,
       staff_id: session.staff_id,
     });
+    deps.flushLink?.(); // the void is in the outbox: on its way to central now, as a sale is
     log.info(
       { till_id: till, staff_id: session.staff_id, sale_entry_id: entryId, void_entry_id: voided.entry_id },
       'sale voided',

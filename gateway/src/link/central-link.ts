@@ -40,11 +40,14 @@ export interface CentralLinkOptions {
   /** Unacknowledged changes are sent again after this long. */
   retransmit_ms: number;
   /**
-   * Central's changes are acknowledged this long after the first one applied since the last ack,
-   * all in one (0: each message at once). A change is durable when applied, whatever its ack; the
-   * ack only lets central drop it from the log. Central then books a school's acks in a few large
-   * transactions instead of one per message, and a burst of messages (a resync, a rush of
-   * deposits) is acknowledged once — far within central's own re-send (after 1 s).
+   * Central's messages are acknowledged this long after the first since the last ack, all in one
+   * ack (0: each at once). A change is durable when applied, whatever its ack; the ack only lets
+   * central drop it from the log. A fan-out's acks then reach central as one wave, which it books
+   * in a few large transactions, and a burst of messages to one site (a resync, a rush of
+   * deposits) takes one ack per delay, not one per message — far within central's own re-send
+   * (after 1 s). A message that moved nothing here (only changes already applied, or after a
+   * gap) and one with a change set aside are acknowledged at once: the first says where this
+   * site stands while central may be comparing it with a log restored from a backup.
    */
   ack_delay_ms: number;
 }
@@ -81,7 +84,8 @@ export class CentralLink extends EventEmitter<CentralLinkEvents> {
   private readonly replica: Replica;
   private sentThrough = 0;
   private lastHelloAt = Number.NEGATIVE_INFINITY;
-  // When central's acknowledgement last moved (or we last re-sent): a silence is measured from here.
+  // When central's acknowledgement last moved, we last re-sent, or the tick last looked and found
+  // nothing outstanding: a silence is measured from here.
   private progressAt = 0;
   private lastAcked = 0;
   private lastGapResendAt = Number.NEGATIVE_INFINITY;
@@ -224,8 +228,10 @@ export class CentralLink extends EventEmitter<CentralLinkEvents> {
           ...this.replica.applyDown(msg.changes, nowIso),
           st: this.replica.state(),
         }));
-        // Changes set aside are said at once (central's alarm); the rest after `ack_delay_ms`.
-        if (setAside.length > 0 || this.opts.ack_delay_ms <= 0) {
+        // At once: changes set aside (central's alarm), and a message that moved nothing (only
+        // duplicates: after a restore of central, the standing they are answered with is what
+        // shows central that this site followed a log it lost). The rest after `ack_delay_ms`.
+        if (setAside.length > 0 || this.opts.ack_delay_ms <= 0 || (cursor === before && !reset)) {
           this.cancelAck();
           this.send({
             v: 1,
@@ -239,8 +245,12 @@ export class CentralLink extends EventEmitter<CentralLinkEvents> {
             this.ackTimer = undefined;
             // Gone offline meanwhile, or the ledger closed (the gateway stopping): nothing to say.
             if (!this.online || !this.ledger.db.open) return;
-            const now = this.replica.state();
-            this.send({ v: 1, t: 'ack', down_cursor: now.down_cursor, ...this.standing(now) });
+            try {
+              const now = this.replica.state();
+              this.send({ v: 1, t: 'ack', down_cursor: now.down_cursor, ...this.standing(now) });
+            } catch {
+              // The ledger failing to read: no ack now; central re-sends, and that is answered.
+            }
           }, this.opts.ack_delay_ms);
         }
         if (reset) this.emit('resync');

@@ -189,7 +189,7 @@ export class CentralLink extends EventEmitter<CentralLinkEvents> {
     }
     // The ledger is read only once a silence is due (every tick, a thousand sites in one process
     // spent a tenth of their time reading it): when nothing is outstanding, the next look is one
-    // silence later — a change made and not flushed is still sent within two.
+    // silence later — a change made and not flushed is still sent within a silence and a tick.
     if (now - this.progressAt < this.opts.retransmit_ms) return;
     const { up_acked, up_seq } = this.replica.state();
     if (up_seq > up_acked) this.resendFromAck(now);

@@ -151,6 +151,12 @@ serial("central's figures move as a linked site sells, falls behind, sets change
       : undefined;
   }, 'an aging backlog at raaskolen');
   t.is(sample(behind, 'kantine_central_site_backlog', { site: SITE }), 0, 'the gateway acknowledged everything');
+  // Not acknowledged within a second: central sends it again, and counts it.
+  await until(
+    async () =>
+      sample(await m(), 'kantine_central_link_resent_changes_total', { why: 'silence' }) >= 1 ? true : undefined,
+    'the unacknowledged deposit re-sent and counted',
+  );
   const downSeqs = await until(async () => {
     const seqs = login.got.flatMap((msg) => (msg.t === 'changes' ? msg.changes.map((c) => c.seq) : []));
     return seqs.length > 0 ? seqs : undefined;

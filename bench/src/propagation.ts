@@ -281,6 +281,7 @@ try {
   const first: number[] = [];
   const profiler = values.profile ? await startProfiles() : undefined;
   const cpuBefore = await cpuNow();
+  const resentBefore = { ...central.central.link.resent };
   for (let i = 0; i < samples; i++) {
     const { answered: api_ms, times } = await change(warmup + i);
     answered.push(api_ms);
@@ -289,6 +290,7 @@ try {
     all.push(Math.max(...times));
   }
   const cpuAfter = await cpuNow();
+  const resent = central.central.link.resent;
   if (profiler && values.profile) await stopProfiles(profiler, values.profile);
 
   say('baseline: one QoS 1 message per site through a bare aedes to as many subscribers…');
@@ -329,6 +331,10 @@ try {
     // on one machine of few cores their sum, not the network, bounds how soon the last site has it.
     central_cpu_ms_per_change: Math.round((cpuAfter.central - cpuBefore.central) / samples / 100) / 10,
     sites_cpu_ms_per_change: Math.round((cpuAfter.sites - cpuBefore.sites) / samples / 100) / 10,
+    // Changes central sent again while timed: not acknowledged within a second (a site too slow),
+    // or to a site that reconnected (its hello). 0 is what a healthy run shows.
+    resent_silence: resent.silence - resentBefore.silence,
+    resent_hello: resent.hello - resentBefore.hello,
     cores: availableParallelism(),
     baseline_p50_ms: baseline.p50_ms,
     baseline_p99_ms: baseline.p99_ms,

@@ -188,7 +188,12 @@ export class CentralService {
     );
     this.outbox.start();
     const probe = probeTransport(transport);
-    const metrics = new CentralMetrics({ db: this.dbRef, probe, linkRefused: () => central.link.refused });
+    const metrics = new CentralMetrics({
+      db: this.dbRef,
+      probe,
+      linkRefused: () => central.link.refused,
+      linkResent: () => central.link.resent,
+    });
     this.lastSeen = new LastSeen(this.dbRef, log);
     instrumentIngest(central.link, metrics, this.lastSeen);
     central.link.onResync = (site, reason, mark) =>

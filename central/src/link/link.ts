@@ -55,6 +55,12 @@ const MAX_RESEND_CHANGES = 2_000;
 export class LinkService {
   /** What this worker refused of the sites' reports since it started, by code (a metric). */
   readonly refused = new Map<Code, number>();
+  /**
+   * Changes this worker sent a site again since it started (a metric), by why: `silence` — not
+   * acknowledged within a second (a site slow or unreachable, or its acks lost); `hello` — a site
+   * (re)connected and said where it stands.
+   */
+  readonly resent = { silence: 0, hello: 0 };
 
   constructor(
     private readonly store: Store,
@@ -107,7 +113,7 @@ export class LinkService {
       case 'hello':
         if (!(await this.checkStanding(site, msg))) {
           await this.acked(site, msg.down_cursor, msg.down_mark);
-          await this.resend(site, msg.down_cursor);
+          await this.resend(site, msg.down_cursor, 'hello');
         }
         await this.sendUpAck(site);
         return [];
@@ -426,11 +432,12 @@ export class LinkService {
   }
 
   /** Re-sends a site's unacknowledged changes after `cursor`. */
-  private async resend(site: string, cursor: number): Promise<void> {
+  private async resend(site: string, cursor: number, why: keyof LinkService['resent']): Promise<void> {
     const rows = await this.store.db.query<{ change: DownChange }>(
       'SELECT change FROM down_log WHERE site_id = $1 AND seq > $2 ORDER BY seq LIMIT $3',
       [site, cursor, MAX_RESEND_CHANGES],
     );
+    this.resent[why] += rows.length;
     if (rows.length > 0)
       sendChanges(
         this.publish,
@@ -451,7 +458,7 @@ export class LinkService {
       `UPDATE sites SET down_sent_at = $2 WHERE down_seq > down_acked AND down_sent_at <= $1 RETURNING id, down_acked`,
       [due, clock.now()],
     );
-    for (const s of sites) await this.resend(s.id, s.down_acked);
+    for (const s of sites) await this.resend(s.id, s.down_acked, 'silence');
     await this.rebook();
   }
 

@@ -12,6 +12,8 @@ export interface MetricsSources {
   probe: LinkProbe;
   /** What this worker refused of the sites' reports since it started, by code (`LinkService.refused`). */
   linkRefused: () => ReadonlyMap<string, number>;
+  /** Changes this worker sent sites again since it started, by why (`LinkService.resent`). */
+  linkResent: () => Readonly<Record<'silence' | 'hello', number>>;
 }
 
 /** The HTTP side: one call per answered request, one per refused token or scope. */
@@ -86,6 +88,20 @@ export class CentralMetrics implements HttpMetrics {
     const registers = [this.registry];
     const { db, probe } = sources;
     collectDefaultMetrics({ register: this.registry, prefix: 'kantine_central_' });
+
+    new Counter({
+      name: 'kantine_central_link_resent_changes_total',
+      help:
+        'Changes this worker sent sites again, by why: silence (not acknowledged within a second: a site slow, ' +
+        'unreachable or losing acks) or hello (a site reconnected)',
+      labelNames: ['why'] as const,
+      registers,
+      collect() {
+        this.reset();
+        const resent = sources.linkResent();
+        for (const why of ['silence', 'hello'] as const) this.inc({ why }, resent[why]);
+      },
+    });
 
     new Counter({
       name: 'kantine_central_link_refused_total',

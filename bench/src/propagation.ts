@@ -290,7 +290,7 @@ try {
     all.push(Math.max(...times));
   }
   const cpuAfter = await cpuNow();
-  const resent = central.central.link.resent;
+  const resent = { ...central.central.link.resent };
   if (profiler && values.profile) await stopProfiles(profiler, values.profile);
 
   say('baseline: one QoS 1 message per site through a bare aedes to as many subscribers…');

@@ -97,6 +97,15 @@ test.serial(
     const report = await call(r, r.finance, 'GET', `/api/payments/reconciliation?date=${today()}`);
     t.is(report.body.differences.length, 1);
     t.regex(report.body.differences[0].problem, /another amount than asked; not credited/);
+    // Asking the provider (it holds 90 kr. of an intent for 100): still that one difference, not
+    // one more for the money held nor one for the amount.
+    const check = await call(r, r.finance, 'POST', `/api/payments/reconciliation/check?date=${today()}`);
+    t.is(check.status, 409, check.text);
+    t.is(check.body.details.length, 1, check.text);
+    t.regex(
+      check.body.details[0],
+      new RegExp(`^${s.intent_id}: the provider took another amount than asked; not credited`),
+    );
 
     offset = 5 * 60_000;
     await r.central.payments?.reconcile();

@@ -38,11 +38,24 @@ test('bench:propagation --ledger-dir keeps the sites’ ledgers there, and --pro
     '3',
     '--ledger-dir',
     '/dev/shm',
+    '--warmup',
+    '1',
+    '--settle',
   ]);
   t.is(r.gateways, 4);
   t.is(r.procs, 3);
   t.is(r.ledgers as unknown, '/dev/shm');
-  for (const k of ['p50_ms', 'p99_ms', 'api_p50_ms', 'first_site_p50_ms', 'baseline_p99_ms'])
+  t.is(r.settle as unknown, true);
+  t.is((r.warmup_ms as unknown as number[]).length, 1, 'the warm-up change, reported apart');
+  for (const k of [
+    'p50_ms',
+    'p99_ms',
+    'api_p50_ms',
+    'first_site_p50_ms',
+    'baseline_p99_ms',
+    'resent_silence',
+    'resent_hello',
+  ])
     t.true(Number.isFinite(r[k]), k);
 });
 

@@ -21,6 +21,7 @@ import { promisify } from 'node:util';
 import { type Central, seedDemoPeople } from '@kantine/central';
 import { DEMO_CHILDREN, DEMO_PEOPLE } from '@kantine/idp';
 import test, { type ExecutionContext } from 'ava';
+import { HELD_MAIL_OUTBOX } from './helpers/central.ts';
 import { capturedLog } from './helpers/mail.ts';
 import { CPR_ANYWHERE } from './helpers/people.ts';
 import { type SignedIn, signIn, startCentralWithIdp } from './helpers/sign-in.ts';
@@ -53,7 +54,12 @@ interface Rig {
 /** Central with NemKonto payouts on; every account at no site (the money is all at central). */
 async function rig(t: ExecutionContext): Promise<Rig> {
   const log: string[] = [];
-  const c = await startCentralWithIdp(t, { config: { payouts: PAYOUTS }, log: capturedLog(log) });
+  // The receipts are read from the outbox while queued: it does not send them meanwhile.
+  const c = await startCentralWithIdp(t, {
+    config: { payouts: PAYOUTS },
+    log: capturedLog(log),
+    mailOutbox: HELD_MAIL_OUTBOX,
+  });
   const central = c.services[0]?.central as Central;
   const base = c.http[0] as string;
   await central.sites.put({ id: 'soendervang', name: 'Søndervang Skole', place_kinds: ['school'] });

@@ -36,6 +36,11 @@ export interface TestCentral {
 
 /** The mail outbox of the tests' centrals: quick to look and to retry. */
 export const TEST_MAIL_OUTBOX = { poll_ms: 500, backoff_ms: 1_000, backoff_max_ms: 5_000 };
+/**
+ * An outbox that does not look within a test: for a test that reads a queued mail's row (once sent,
+ * or logged where no relay is set, a row forgets its recipient and content).
+ */
+export const HELD_MAIL_OUTBOX = { poll_ms: 3_600_000, backoff_ms: 1_000, backoff_max_ms: 5_000 };
 
 /**
  * Central on its embedded defaults (PGlite, aedes), on free ports. Its data is in memory unless

@@ -193,6 +193,8 @@ export async function startCentralWithIdp(
     config?: Record<string, unknown>;
     clock?: Clock;
     log?: Logger;
+    /** The mail outbox's timing (default `TEST_MAIL_OUTBOX`; `HELD_MAIL_OUTBOX` keeps rows queued). */
+    mailOutbox?: typeof TEST_MAIL_OUTBOX;
   } = {},
 ): Promise<CentralWithIdp> {
   const ports: number[] = [];
@@ -232,7 +234,7 @@ export async function startCentralWithIdp(
       }),
       ...(opts.clock ? { clock: opts.clock } : {}),
       log: opts.log ?? silent,
-      mailOutbox: TEST_MAIL_OUTBOX,
+      mailOutbox: opts.mailOutbox ?? TEST_MAIL_OUTBOX,
     });
     await service.start();
     services.push(service);

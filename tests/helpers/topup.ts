@@ -6,6 +6,7 @@
 import { type Central, seedDemoPeople } from '@kantine/central';
 import { DEMO_CHILDREN, DEMO_PEOPLE } from '@kantine/idp';
 import type { ExecutionContext } from 'ava';
+import type { TEST_MAIL_OUTBOX } from './central.ts';
 import { type RunningPsp, startPsp } from './psp.ts';
 import { type SignedIn, signIn, startCentralWithIdp } from './sign-in.ts';
 
@@ -23,7 +24,13 @@ export type Answer = { status: number; body: any; text: string; headers: Headers
 
 export async function topupRig(
   t: ExecutionContext,
-  opts: { payments?: Record<string, unknown> | null; workers?: number; clock?: { now(): Date } } = {},
+  opts: {
+    payments?: Record<string, unknown> | null;
+    workers?: number;
+    clock?: { now(): Date };
+    /** The mail outbox's timing (`HELD_MAIL_OUTBOX` for a test that reads a queued receipt). */
+    mailOutbox?: typeof TEST_MAIL_OUTBOX;
+  } = {},
 ): Promise<TopupRig> {
   const psp = await startPsp(t);
   const payments = opts.payments === null ? undefined : psp.config(opts.payments);
@@ -31,6 +38,7 @@ export async function topupRig(
     workers: opts.workers ?? 1,
     ...(opts.clock ? { clock: opts.clock } : {}),
     ...(payments ? { config: { payments } } : {}),
+    ...(opts.mailOutbox ? { mailOutbox: opts.mailOutbox } : {}),
   });
   const central = c.services[0]?.central as Central;
   const base = c.http[0] as string;

@@ -52,13 +52,20 @@ function rig(opts: CentralLinkOptions = defaultLinkOptions) {
     return up_seq;
   };
   const changesSent = () => sent.filter((m) => m.t === 'changes').flatMap((m) => m.changes.map((c) => c.seq));
-  return { ledger, link, run, write, changesSent, sent };
+  const acks = () => sent.filter((m) => m.t === 'ack');
+  return { ledger, link, run, write, changesSent, acks, sent };
+}
+
+/** A rig whose link is connected and whose hello central answered. */
+function linked(opts?: CentralLinkOptions) {
+  const r = rig(opts);
+  r.link.connected();
+  r.link.receive({ v: 1, t: 'ack', up_cursor: 0 });
+  return r;
 }
 
 test('a change central does not acknowledge is sent again after one silence, and again after the next', (t) => {
-  const r = rig();
-  r.link.connected();
-  r.link.receive({ v: 1, t: 'ack', up_cursor: 0 }); // central heard the hello
+  const r = linked();
   const seq = r.write();
   r.link.flush();
   t.deepEqual(r.changesSent(), [seq]);
@@ -76,9 +83,7 @@ test('a change central does not acknowledge is sent again after one silence, and
 });
 
 test('a change written without a flush is still sent within a silence and a tick', (t) => {
-  const r = rig();
-  r.link.connected();
-  r.link.receive({ v: 1, t: 'ack', up_cursor: 0 });
+  const r = linked();
   // Quiet for a while: the tick has looked and found nothing outstanding.
   r.run(5 * defaultLinkOptions.retransmit_ms);
   t.deepEqual(r.changesSent(), []);
@@ -109,38 +114,32 @@ const card = (seq: number, state: 'active' | 'blocked') => ({
 });
 
 test("central's changes are acknowledged together, ack_delay_ms after the first applied", (t) => {
-  const r = rig();
-  r.link.connected();
-  r.link.receive({ v: 1, t: 'ack', up_cursor: 0 });
-  const acks = () => r.sent.filter((m) => m.t === 'ack');
+  const r = linked();
   r.link.receive({ v: 1, t: 'changes', changes: [card(1, 'active')] });
   t.is(r.ledger.accounts.getCard('04AABBCCDDEE01')?.state, 'active', 'applied at once');
   r.run(50);
   r.link.receive({ v: 1, t: 'changes', changes: [card(2, 'blocked')] });
   t.is(r.ledger.accounts.getCard('04AABBCCDDEE01')?.state, 'blocked');
-  t.deepEqual(acks(), [], 'not yet');
+  t.deepEqual(r.acks(), [], 'not yet');
   r.run(defaultLinkOptions.ack_delay_ms - 50);
   t.deepEqual(
-    acks().map((m) => m.t === 'ack' && m.down_cursor),
+    r.acks().map((m) => m.t === 'ack' && m.down_cursor),
     [2],
     'one ack for both, with the cursor as it is when sent',
   );
   r.run(5 * defaultLinkOptions.ack_delay_ms);
-  t.is(acks().length, 1, 'nothing more to acknowledge');
+  t.is(r.acks().length, 1, 'nothing more to acknowledge');
   r.ledger.close();
 });
 
 test('a change set aside is acknowledged at once, and a lost connection drops the ack waiting', (t) => {
-  const r = rig();
-  r.link.connected();
-  r.link.receive({ v: 1, t: 'ack', up_cursor: 0 });
-  const acks = () => r.sent.filter((m) => m.t === 'ack');
+  const r = linked();
   r.link.receive({ v: 1, t: 'changes', changes: [{ seq: 1, kind: 'no_such_kind' }] });
-  t.like(acks()[0], { down_cursor: 1, set_aside: [{ seq: 1, code: 'invalid_payload' }] });
+  t.like(r.acks()[0], { down_cursor: 1, set_aside: [{ seq: 1, code: 'invalid_payload' }] });
   r.link.receive({ v: 1, t: 'changes', changes: [card(2, 'active')] });
   r.link.disconnected();
   r.run(5 * defaultLinkOptions.ack_delay_ms);
-  t.is(acks().length, 1, 'offline: no ack');
+  t.is(r.acks().length, 1, 'offline: no ack');
   // Back: the hello says where the site stands.
   r.link.connected();
   t.like(r.sent.at(-1), { t: 'hello', down_cursor: 2 });
@@ -148,45 +147,38 @@ test('a change set aside is acknowledged at once, and a lost connection drops th
 });
 
 test('with ack_delay_ms 0 each message is acknowledged at once', (t) => {
-  const r = rig({ ...defaultLinkOptions, ack_delay_ms: 0 });
-  r.link.connected();
+  const r = linked({ ...defaultLinkOptions, ack_delay_ms: 0 });
   r.link.receive({ v: 1, t: 'changes', changes: [card(1, 'active')] });
   r.link.receive({ v: 1, t: 'changes', changes: [card(2, 'blocked')] });
   t.deepEqual(
-    r.sent.filter((m) => m.t === 'ack').map((m) => m.t === 'ack' && m.down_cursor),
+    r.acks().map((m) => m.t === 'ack' && m.down_cursor),
     [1, 2],
   );
   r.ledger.close();
 });
 
 test('a message that moves nothing is acknowledged at once, with where the site stands', (t) => {
-  const r = rig();
-  r.link.connected();
-  r.link.receive({ v: 1, t: 'ack', up_cursor: 0 });
-  const acks = () => r.sent.filter((m) => m.t === 'ack');
+  const r = linked();
   r.link.receive({ v: 1, t: 'changes', changes: [card(1, 'active'), card(2, 'blocked')] });
-  t.is(acks().length, 0, 'applied: its ack waits');
+  t.is(r.acks().length, 0, 'applied: its ack waits');
   // Central sends 2 again (its re-send, or a log restored from a backup reusing the number): a
   // duplicate says at once that this site is at 2 with its own mark — and the waiting ack goes with it.
   r.link.receive({ v: 1, t: 'changes', changes: [{ ...card(2, 'active'), mark: 'ffffffffffffffff' }] });
-  t.like(acks(), [{ down_cursor: 2, down_mark: card(2, 'blocked').mark }]);
+  t.like(r.acks(), [{ down_cursor: 2, down_mark: card(2, 'blocked').mark }]);
   t.is(r.ledger.accounts.getCard('04AABBCCDDEE01')?.state, 'blocked', 'the duplicate changed nothing');
   r.run(5 * defaultLinkOptions.ack_delay_ms);
-  t.is(acks().length, 1, 'the waiting ack was that one');
+  t.is(r.acks().length, 1, 'the waiting ack was that one');
   r.ledger.close();
 });
 
 test("a reset while an ack waits: the ack says the reset's standing", (t) => {
-  const r = rig();
-  r.link.connected();
-  r.link.receive({ v: 1, t: 'ack', up_cursor: 0 });
-  const acks = () => r.sent.filter((m) => m.t === 'ack');
+  const r = linked();
   r.link.receive({ v: 1, t: 'changes', changes: [card(1, 'active')] });
   // Central starts the site's log again (a resync): its reset, then the card as central has it.
   const reset = { seq: 40, mark: 'a'.repeat(16), kind: 'reset', up_cursor: 0, last_entry_id: null };
   r.link.receive({ v: 1, t: 'changes', changes: [reset, card(41, 'blocked')] });
   r.run(defaultLinkOptions.ack_delay_ms);
-  t.like(acks(), [{ down_cursor: 41, down_mark: card(41, 'blocked').mark }]);
+  t.like(r.acks(), [{ down_cursor: 41, down_mark: card(41, 'blocked').mark }]);
   t.is(r.ledger.accounts.getCard('04AABBCCDDEE01')?.state, 'blocked');
   r.ledger.close();
 });

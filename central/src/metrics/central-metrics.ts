@@ -98,8 +98,7 @@ export class CentralMetrics implements HttpMetrics {
       registers,
       collect() {
         this.reset();
-        const resent = sources.linkResent();
-        for (const why of ['silence', 'hello'] as const) this.inc({ why }, resent[why]);
+        for (const [why, n] of Object.entries(sources.linkResent())) this.inc({ why }, n);
       },
     });
 

@@ -196,6 +196,17 @@ export class CentralLink extends EventEmitter<CentralLinkEvents> {
     else this.progressAt = now;
   }
 
+  /** Acknowledges central's changes up to this site's cursor, with where it stands. */
+  private ack(st: LinkState, setAside: readonly SetAside[] = []): void {
+    this.send({
+      v: 1,
+      t: 'ack',
+      down_cursor: st.down_cursor,
+      ...this.standing(st),
+      ...(setAside.length > 0 ? { set_aside: setAside.map(({ seq, code }) => ({ seq, code })) } : {}),
+    });
+  }
+
   private cancelAck(): void {
     if (this.ackTimer === undefined) return;
     this.timers.clearTimeout(this.ackTimer);
@@ -233,21 +244,14 @@ export class CentralLink extends EventEmitter<CentralLinkEvents> {
         // shows central that this site followed a log it lost). The rest after `ack_delay_ms`.
         if (setAside.length > 0 || this.opts.ack_delay_ms <= 0 || (cursor === before && !reset)) {
           this.cancelAck();
-          this.send({
-            v: 1,
-            t: 'ack',
-            down_cursor: cursor,
-            ...this.standing(st),
-            ...(setAside.length > 0 ? { set_aside: setAside.map(({ seq, code }) => ({ seq, code })) } : {}),
-          });
+          this.ack(st, setAside);
         } else if (this.ackTimer === undefined) {
           this.ackTimer = this.timers.setTimeout(() => {
             this.ackTimer = undefined;
             // Gone offline meanwhile, or the ledger closed (the gateway stopping): nothing to say.
             if (!this.online || !this.ledger.db.open) return;
             try {
-              const now = this.replica.state();
-              this.send({ v: 1, t: 'ack', down_cursor: now.down_cursor, ...this.standing(now) });
+              this.ack(this.replica.state());
             } catch {
               // The ledger failing to read: no ack now; central re-sends, and that is answered.
             }

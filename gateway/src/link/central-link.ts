@@ -45,7 +45,8 @@ export interface CentralLinkOptions {
    * central drop it from the log. A fan-out's acks then reach central as one wave, which it books
    * in a few large transactions, and a burst of messages to one site (a resync, a rush of
    * deposits) takes one ack per delay, not one per message — far within central's own re-send
-   * (after 1 s). A message that moved nothing here (only changes already applied, or after a
+   * (after 1 s). 250 ms: longer than a change takes to reach a thousand sites, so that their acks
+   * come after central's fan-out, not in the middle of it (docs/benchmarks.md). A message that moved nothing here (only changes already applied, or after a
    * gap) and one with a change set aside are acknowledged at once: the first says where this
    * site stands while central may be comparing it with a log restored from a backup.
    */
@@ -55,7 +56,7 @@ export const defaultLinkOptions: CentralLinkOptions = {
   ask_budget_ms: 1_000,
   ask_retry_ms: 20,
   retransmit_ms: 1_000,
-  ack_delay_ms: 100,
+  ack_delay_ms: 250,
 };
 
 // At most this many changes are sent ahead of central's acknowledgement (a bound on what one

@@ -47,6 +47,8 @@ test('bench:propagation --ledger-dir keeps the sites’ ledgers there, and --pro
   t.is(r.ledgers as unknown, '/dev/shm');
   t.is(r.settle as unknown, true);
   t.is((r.warmup_ms as unknown as number[]).length, 1, 'the warm-up change, reported apart');
+  t.is((r.changes_ms as unknown as number[]).length, 2, 'each timed change, in order');
+  t.is((r.changes_api_ms as unknown as number[]).length, 2);
   for (const k of [
     'p50_ms',
     'p99_ms',

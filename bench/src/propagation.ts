@@ -318,6 +318,10 @@ try {
     p50_ms: every.p50_ms,
     p99_ms: every.p99_ms,
     max_ms: Math.round(Math.max(...all) * 1000) / 1000,
+    // Each timed change until every site had it, in order, and until central answered: with 20
+    // samples p99 is the slowest, and these show whether it is one change or many.
+    changes_ms: all.map((ms) => Math.round(ms)),
+    changes_api_ms: answered.map((ms) => Math.round(ms)),
     // The untimed changes before (the first after start-up is the slowest: code not yet compiled).
     warmup_ms: warm.map((ms) => Math.round(ms * 10) / 10),
     per_gateway_p50_ms: summarize(each, 1).p50_ms,
@@ -336,6 +340,8 @@ try {
     resent_silence: resent.silence - resentBefore.silence,
     resent_hello: resent.hello - resentBefore.hello,
     cores: availableParallelism(),
+    // Central runs in this process with the V8 flags its systemd unit gives it (npm's script).
+    central_node_flags: process.execArgv.filter((a) => a.startsWith('--max-')),
     baseline_p50_ms: baseline.p50_ms,
     baseline_p99_ms: baseline.p99_ms,
     baseline_cpu_ms_per_change: baseline.cpu_ms,

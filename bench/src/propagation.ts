@@ -47,7 +47,7 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '2' },
     /**
      * Each change meets a quiet link: the next is made only once central holds every site's ack
-     * of the one before (sites acknowledge 100 ms after applying). Without it the changes follow
+     * of the one before (sites acknowledge `ack_delay_ms` after applying). Without it the changes follow
      * each other at once — four or five changes to every site a second, and each change meets
      * the acks of the one before.
      */
@@ -139,7 +139,7 @@ async function cpuNow(): Promise<{ central: number; sites: number }> {
 
 function startHost(index: number): ChildProcess {
   const child = fork(join(import.meta.dirname, 'propagation', 'site-host.ts'), [], {
-    env: { ...process.env, KANTINE_PROP_HOST: String(index) },
+    env: { ...process.env, NODE_OPTIONS: undefined, KANTINE_PROP_HOST: String(index) },
     execArgv: ['--import', import.meta.resolve('tsx')],
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
@@ -340,8 +340,11 @@ try {
     resent_silence: resent.silence - resentBefore.silence,
     resent_hello: resent.hello - resentBefore.hello,
     cores: availableParallelism(),
-    // Central runs in this process with the V8 flags its systemd unit gives it (npm's script).
-    central_node_flags: process.execArgv.filter((a) => a.startsWith('--max-')),
+    // Central runs in this process with the V8 flags its systemd unit gives it (npm's script;
+    // or NODE_OPTIONS, which the site processes are not given).
+    central_node_flags: [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)].filter((a) =>
+      /^--max[-_]/.test(a),
+    ),
     baseline_p50_ms: baseline.p50_ms,
     baseline_p99_ms: baseline.p99_ms,
     baseline_cpu_ms_per_change: baseline.cpu_ms,

@@ -44,11 +44,15 @@ export interface CentralLinkOptions {
    * ack (0: each at once). A change is durable when applied, whatever its ack; the ack only lets
    * central drop it from the log. A fan-out's acks then reach central as one wave, which it books
    * in a few large transactions, and a burst of messages to one site (a resync, a rush of
-   * deposits) takes one ack per delay, not one per message — far within central's own re-send
-   * (after 1 s). 250 ms: longer than a change takes to reach a thousand sites, so that their acks
-   * come after central's fan-out, not in the middle of it (docs/benchmarks.md). A message that moved nothing here (only changes already applied, or after a
-   * gap) and one with a change set aside are acknowledged at once: the first says where this
-   * site stands while central may be comparing it with a log restored from a backup.
+   * deposits) takes one ack per delay, not one per message. 250 ms: on the 2-core bench a
+   * change reaches a thousand sites in ~150–170 ms at p50, so their acks come after central's
+   * fan-out, not in the middle of it (docs/benchmarks.md). Central re-sends what is not
+   * acknowledged 1 s after it wrote it: the slowest site's fan-out, this delay and central's
+   * booking of the ack must stay within that, or every slow site is sent the change again
+   * (counted: `kantine_central_link_resent_changes_total{why="silence"}`). A message that moved
+   * nothing here (only changes already applied, or after a gap) and one with a change set aside
+   * are acknowledged at once: the first says where this site stands while central may be
+   * comparing it with a log restored from a backup.
    */
   ack_delay_ms: number;
 }

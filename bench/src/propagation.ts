@@ -47,9 +47,9 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '2' },
     /**
      * Each change meets a quiet link: the next is made only once central holds every site's ack
-     * of the one before (sites acknowledge `ack_delay_ms` after applying). Without it the changes follow
-     * each other at once — four or five changes to every site a second, and each change meets
-     * the acks of the one before.
+     * of the one before (sites acknowledge `ack_delay_ms` after applying). Without it the
+     * changes follow each other at once — four or five changes to every site a second, and each
+     * change meets the acks of the one before.
      */
     settle: { type: 'boolean', default: false },
     procs: { type: 'string', default: '2' },

@@ -15,7 +15,7 @@
  * After every step it checks the money invariants (docs/replication.md §Proofs).
  */
 import { Central, type Db, restoreReport } from '@kantine/central';
-import { CentralLink, defaultLinkOptions, Ledger, TapProcessor, type Timers } from '@kantine/gateway';
+import { CentralLink, Ledger, TapProcessor, type Timers } from '@kantine/gateway';
 import {
   type Decision,
   decodePayload,
@@ -241,13 +241,8 @@ export class Simulation {
       l,
       (msg) => this.wire(id, 'central', msg),
       this.clock,
+      // The link's shipped timing (defaultLinkOptions), on the simulation's clock.
       this.timersFor(() => this.sites.get(id), life),
-      {
-        ask_budget_ms: 1_000,
-        ask_retry_ms: 20,
-        retransmit_ms: 1_000,
-        ack_delay_ms: defaultLinkOptions.ack_delay_ms,
-      },
     );
     node.processor = new TapProcessor(l, bus as never, id, 64, this.silent, (fn) =>
       this.at(0, () => {
